@@ -1,0 +1,46 @@
+"""Global gradient-norm clipping and Adam on the flat parameter vector (SPEC section 6)."""
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def grad_norm(grad):
+    """L2 norm of the whole flat gradient, sum of squares in float64 in parameter order."""
+    s = 0.0
+    for i in range(grad.shape[0]):
+        g = np.float64(grad[i])
+        s += g * g
+    return math.sqrt(s)
+
+
+@njit(cache=True)
+def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
+    """Clip `grad` in place to `max_grad_norm` (if > 0), then one Adam step; returns the norm before.
+
+    params, grad, m, v: float32[P] (params, m, v updated in place); t: the step number (>= 1) of this
+    step; lr: this iteration's learning rate.
+    """
+    norm = grad_norm(grad)
+    if max_grad_norm > 0 and norm > max_grad_norm:
+        scale = np.float32(max_grad_norm / (norm + 1e-6))
+        for i in range(grad.shape[0]):
+            grad[i] *= scale
+    bc1 = 1.0 - 0.9 ** t
+    bc2 = 1.0 - 0.999 ** t
+    a = np.float32(lr / bc1)
+    s = np.float32(math.sqrt(bc2))
+    b1 = np.float32(0.9)
+    b2 = np.float32(0.999)
+    c1 = np.float32(0.1)
+    c2 = np.float32(0.001)
+    eps = np.float32(1e-8)
+    for i in range(params.shape[0]):
+        g = grad[i]
+        mi = b1 * m[i] + c1 * g
+        vi = b2 * v[i] + c2 * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] -= a * mi / (np.sqrt(vi) / s + eps)
+    return norm

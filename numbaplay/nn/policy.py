@@ -1,0 +1,134 @@
+"""Masked policy (SPEC section 4) and the PPO loss gradient with respect to the heads (section 6).
+
+Illegal actions are excluded by a branch, never by adding a large negative number: with fast-math,
+`l + (1 - m) * -1e8` rounds every legal float32 logit to a multiple of 8. No function here is compiled
+with fast-math.
+"""
+import numpy as np
+from numba import njit
+
+NEG_INF = np.float32(-np.inf)
+
+
+@njit(cache=True)
+def masked_log_softmax(logp, logits, mask):
+    """logp[a] = log p_a over legal actions, -inf where illegal; returns the entropy (float32).
+
+    logp: float32[A] (out); logits: float32[A]; mask: uint8[A] with at least one legal action.
+    """
+    n_act = logits.shape[0]
+    m = NEG_INF
+    for a in range(n_act):
+        if mask[a] and logits[a] > m:
+            m = logits[a]
+    s = np.float32(0.0)
+    for a in range(n_act):
+        if mask[a]:
+            s += np.exp(logits[a] - m)
+    z = np.log(s)
+    ent = z
+    for a in range(n_act):
+        if mask[a]:
+            lp = (logits[a] - m) - z
+            logp[a] = lp
+            ent -= np.exp(lp) * (logits[a] - m)
+        else:
+            logp[a] = NEG_INF
+    return ent
+
+
+@njit(cache=True)
+def sample_action(logits, mask, temperature, u):
+    """Action drawn at `temperature` from masked logits with the uniform u (docs/ALGORITHM.md).
+
+    temperature 0 is the argmax of the legal logits, ties to the lowest index.
+    """
+    n_act = logits.shape[0]
+    if temperature <= 0.0:
+        best = -1
+        for a in range(n_act):
+            if mask[a] and (best < 0 or logits[a] > logits[best]):
+                best = a
+        return best
+    inv = np.float32(temperature)
+    m = NEG_INF
+    for a in range(n_act):
+        if mask[a]:
+            x = logits[a] / inv
+            if x > m:
+                m = x
+    total = 0.0
+    for a in range(n_act):
+        if mask[a]:
+            total += np.float64(np.exp(logits[a] / inv - m))
+    target = u * total
+    run = 0.0
+    last = -1
+    for a in range(n_act):
+        if mask[a]:
+            run += np.float64(np.exp(logits[a] / inv - m))
+            last = a
+            if target < run:
+                return a
+    return last
+
+
+@njit(cache=True)
+def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, adv, ret, n,
+                   clip_eps, vf_coef, ent_coef):
+    """Loss terms and dL/dlogits, dL/dvpre for one minibatch of n rows (SPEC section 6).
+
+    out dlogits: float32[>=n, A] (illegal entries exactly 0); out dvpre: float32[>=n];
+    out stats: float64[6] = sums over rows of (policy loss, value loss, entropy, approx KL,
+    clipped, total loss) divided by n, i.e. minibatch means;
+    logits: float32[>=n, A]; vpre: float32[>=n]; mask: uint8[>=n, A]; action: int64[>=n];
+    logp_old, adv, ret: float32[>=n].
+    """
+    n_act = logits.shape[1]
+    inv_n = np.float32(1.0) / np.float32(n)
+    lo = np.float32(1.0 - clip_eps)
+    hi = np.float32(1.0 + clip_eps)
+    vf = np.float32(vf_coef)
+    ent_c = np.float32(ent_coef)
+    logp = np.empty(n_act, dtype=np.float32)
+    s_pol = 0.0
+    s_val = 0.0
+    s_ent = 0.0
+    s_kl = 0.0
+    s_clip = 0.0
+    for i in range(n):
+        ent = masked_log_softmax(logp, logits[i], mask[i])
+        act = action[i]
+        d = logp[act] - logp_old[i]
+        r = np.exp(d)
+        a_i = adv[i]
+        rc = min(max(r, lo), hi)
+        s_pol += -min(np.float64(r) * a_i, np.float64(rc) * a_i)
+        s_kl += np.float64(r - np.float32(1.0)) - np.float64(d)
+        if abs(r - np.float32(1.0)) > clip_eps:
+            s_clip += 1.0
+        s_ent += ent
+        # Policy term: dL/dr = -A/n where the unclipped branch is active.
+        g_r = np.float32(0.0)
+        if (a_i >= 0 and r < hi) or (a_i < 0 and r > lo):
+            g_r = -a_i * inv_n
+        g_rr = g_r * r
+        for b in range(n_act):
+            if mask[i, b]:
+                p = np.exp(logp[b])
+                g = -g_rr * p + ent_c * inv_n * p * (logp[b] + ent)
+                if b == act:
+                    g += g_rr
+                dlogits[i, b] = g
+            else:
+                dlogits[i, b] = np.float32(0.0)
+        v = np.tanh(vpre[i])
+        err = v - ret[i]
+        s_val += np.float64(err) * np.float64(err)
+        dvpre[i] = vf * np.float32(2.0) * err * inv_n * (np.float32(1.0) - v * v)
+    stats[0] = s_pol / n
+    stats[1] = s_val / n
+    stats[2] = s_ent / n
+    stats[3] = s_kl / n
+    stats[4] = s_clip / n
+    stats[5] = stats[0] + vf_coef * stats[1] - ent_coef * stats[2]

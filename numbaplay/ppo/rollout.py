@@ -1,0 +1,179 @@
+"""Self-play rollout of one iteration: all games in lockstep, batched inference (SPEC section 5).
+
+At every step each unfinished game has one side to move. The games where the learner moves are
+gathered in game order into one forward pass; the games where an opponent moves are grouped by pool
+entry, one forward pass per entry. Game logic (observations, masks, sampling, moves) runs in `prange`
+over rows, each row writing only its own game's slots; GEMMs run outside `prange` on the same rows
+whatever the thread count, so the output is identical for any number of Numba threads.
+
+Transitions are first written per game (slot arrays [G, T_max, ...]), then packed game-major, ply
+order, so that GAE never mixes games.
+"""
+import numpy as np
+from numba import njit, prange
+
+from numbaplay.games.core import is_legal, legal_mask, observe, play
+from numbaplay.nn.net import forward
+from numbaplay.nn.policy import masked_log_softmax, sample_action
+from numbaplay.rng import LEARNER_ACTION, OPPONENT, OPPONENT_ACTION, key_below, key_uniform, stream_key
+
+
+@njit(cache=True)
+def choose_opponents(out, n_pool, seed, iteration):
+    """out[g] = pool index of game g's opponent: draw 0 of stream (OPPONENT, iteration, g)."""
+    for g in range(out.shape[0]):
+        out[g] = key_below(stream_key(seed, OPPONENT, iteration, g), 0, n_pool)
+
+
+@njit(cache=True, parallel=True)
+def _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+              rows, n_rows, x, mask, logits, vpre, states, gid, temperature, seed, iteration, purpose,
+              record):
+    """Sample a move for every gathered row; if `record`, store the learner's transition."""
+    for r in prange(n_rows):
+        g = rows[r]
+        ply = states[g, 2]
+        u = key_uniform(stream_key(seed, purpose, iteration, g), ply)
+        a = sample_action(logits[r], mask[r], temperature, u)
+        actions[g] = a
+        if record:
+            t = slot_count[g]
+            logp = np.empty(logits.shape[1], dtype=np.float32)
+            masked_log_softmax(logp, logits[r], mask[r])
+            slot_obs[g, t, :] = x[r]
+            slot_mask[g, t, :] = mask[r]
+            slot_action[g, t] = a
+            slot_logp[g, t] = logp[a]
+            slot_value[g, t] = np.tanh(vpre[r])
+            slot_count[g] = t + 1
+
+
+@njit(cache=True, parallel=True)
+def _gather(x, mask, rows, n_rows, states, gid):
+    for r in prange(n_rows):
+        observe(gid, x[r], states[rows[r]])
+        legal_mask(gid, mask[r], states[rows[r]])
+
+
+@njit(cache=True)
+def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, moves, status,
+                   opponent, gid, spec, offs, learner, pool, seed, iteration, opp_temperature,
+                   x, mask, logits, vpre, hs, us, pre, xh, rs):
+    """Play the G games of one iteration.
+
+    out slot_obs: float32[G, T, obs]; slot_mask: uint8[G, T, A]; slot_action: int64[G, T];
+    slot_logp, slot_value: float32[G, T]; slot_count: int64[G]; moves: int64[G, max_plies] (-1 pad);
+    status: int64[G] final status; opponent: int64[G] pool index.
+    in gid; spec: int64[5]; offs: int64[T+1]; learner: float32[P]; pool: float32[n_pool, P];
+    workspace x: float32[G, obs], mask: uint8[G, A], logits: float32[G, A], vpre: float32[G],
+    hs, us, pre, xh: float32[L, G, H], rs: float32[L, G].
+    """
+    n_games = slot_count.shape[0]
+    n_pool = pool.shape[0]
+    max_plies = moves.shape[1]
+    states = np.zeros((n_games, 4), dtype=np.int64)
+    actions = np.full(n_games, -1, dtype=np.int64)
+    active = np.zeros(n_games, dtype=np.bool_)
+    rows = np.empty(n_games, dtype=np.int64)
+    counts = np.zeros(n_pool + 1, dtype=np.int64)
+    order = np.empty(n_games, dtype=np.int64)
+    choose_opponents(opponent, n_pool, seed, iteration)
+    slot_count[:] = 0
+    moves[:, :] = -1
+    for _step in range(max_plies):
+        n_learn = 0
+        counts[:] = 0
+        any_active = False
+        for g in range(n_games):
+            active[g] = states[g, 3] == 0
+            if not active[g]:
+                continue
+            any_active = True
+            if (states[g, 2] & 1) == (g & 1):
+                rows[n_learn] = g
+                n_learn += 1
+            else:
+                counts[opponent[g] + 1] += 1
+        if not any_active:
+            break
+        # Learner: one batch in game order.
+        if n_learn > 0:
+            _gather(x, mask, rows, n_learn, states, gid)
+            forward(learner, spec, offs, x, n_learn, hs, us, pre, xh, rs, logits, vpre)
+            _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                      rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
+                      LEARNER_ACTION, True)
+        # Opponents: counting sort by pool index, game order within each entry.
+        for j in range(n_pool):
+            counts[j + 1] += counts[j]
+        fill = counts[:n_pool].copy()
+        for g in range(n_games):
+            if active[g] and (states[g, 2] & 1) != (g & 1):
+                order[fill[opponent[g]]] = g
+                fill[opponent[g]] += 1
+        for j in range(n_pool):
+            start = counts[j]
+            n_rows = counts[j + 1] - start
+            if n_rows == 0:
+                continue
+            sub = order[start:start + n_rows]
+            _gather(x, mask, sub, n_rows, states, gid)
+            forward(pool[j], spec, offs, x, n_rows, hs, us, pre, xh, rs, logits, vpre)
+            _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                      sub, n_rows, x, mask, logits, vpre, states, gid, opp_temperature, seed, iteration,
+                      OPPONENT_ACTION, False)
+        _apply_moves(states, actions, moves, active, gid)
+    for g in range(n_games):
+        status[g] = states[g, 3]
+
+
+@njit(cache=True, parallel=True)
+def _apply_moves(states, actions, moves, active, gid):
+    for g in prange(states.shape[0]):
+        if active[g]:
+            a = actions[g]
+            if is_legal(gid, states[g], a):
+                moves[g, states[g, 2]] = a
+                play(gid, states[g], a)
+
+
+@njit(cache=True)
+def pack_transitions(obs, mask, action, logp, value, reward, done, result,
+                     slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status,
+                     draw_reward):
+    """Pack per-game slots game-major into flat buffers; returns the number of transitions N.
+
+    out obs: float32[>=N, obs]; mask: uint8[>=N, A]; action: int64[>=N]; logp, value, reward: float32[>=N];
+    done: uint8[>=N]; result: int64[G], the learner's +1 win / 0 draw / -1 loss.
+    """
+    n_games = slot_count.shape[0]
+    pos = 0
+    for g in range(n_games):
+        seat = g & 1
+        if status[g] == 3:
+            res = 0
+        elif status[g] == seat + 1:
+            res = 1
+        else:
+            res = -1
+        result[g] = res
+        k = slot_count[g]
+        for t in range(k):
+            obs[pos, :] = slot_obs[g, t]
+            mask[pos, :] = slot_mask[g, t]
+            action[pos] = slot_action[g, t]
+            logp[pos] = slot_logp[g, t]
+            value[pos] = slot_value[g, t]
+            reward[pos] = 0.0
+            done[pos] = 0
+            pos += 1
+        if k > 0:
+            last = pos - 1
+            done[last] = 1
+            if res == 1:
+                reward[last] = 1.0
+            elif res == -1:
+                reward[last] = -1.0
+            else:
+                reward[last] = np.float32(draw_reward)
+    return pos

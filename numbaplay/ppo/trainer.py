@@ -1,0 +1,194 @@
+"""The self-play PPO training loop: plain Python calling one kernel per phase (SPEC sections 5, 6).
+
+    rollout (prange, batched inference) -> GAE per game -> normalise -> epochs of minibatch steps
+    -> pool update -> (every eval_every iterations) exact evaluation
+
+Every random choice comes from counter-based streams of (seed, purpose, iteration, index), so a run
+resumed from a checkpoint continues exactly as it would have.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from numbaplay.config import TrainConfig, schedule
+from numbaplay.games import get_game
+from numbaplay.nn.net import Workspace
+from numbaplay.nn.params import NetSpec, init_params, n_params, offsets
+from numbaplay.ppo.gae import gae, normalize
+from numbaplay.ppo.rollout import pack_transitions, rollout_kernel
+from numbaplay.ppo.update import STAT_NAMES, minibatch_bounds, ppo_epochs
+
+
+def net_spec(cfg: TrainConfig) -> NetSpec:
+    game = get_game(cfg.game)
+    return NetSpec(cfg.arch, game.obs_size, cfg.hidden, cfg.depth, game.n_actions)
+
+
+def update_pool(pool: list[np.ndarray], params: np.ndarray, i: int, snapshot_interval: int,
+                pool_size: int) -> None:
+    """After iteration i's update: append a snapshot every snapshot_interval; drop entry 1 when full."""
+    if (i + 1) % snapshot_interval == 0:
+        pool.append(params.copy())
+        if len(pool) > pool_size:
+            del pool[1]
+
+
+class Trainer:
+    """State of one run: parameters, Adam moments, pool, and preallocated buffers."""
+
+    def __init__(self, cfg: TrainConfig, params: np.ndarray | None = None):
+        self.cfg = cfg
+        self.game = get_game(cfg.game)
+        self.spec = net_spec(cfg)
+        self.spec_arr = self.spec.array()
+        self.offs = offsets(self.spec)
+        size = n_params(self.spec)
+        self.params = init_params(self.spec, cfg.seed) if params is None else params.astype(np.float32)
+        self.m = np.zeros(size, np.float32)
+        self.v = np.zeros(size, np.float32)
+        self.t = 0
+        self.iteration = 0
+        self.pool = [self.params.copy()]
+        self._alloc()
+
+    def _alloc(self) -> None:
+        g, cfg = self.game, self.cfg
+        n_games, t_max = cfg.games_per_iter, g.max_learner_moves
+        self.slot_obs = np.zeros((n_games, t_max, g.obs_size), np.float32)
+        self.slot_mask = np.zeros((n_games, t_max, g.n_actions), np.uint8)
+        self.slot_action = np.zeros((n_games, t_max), np.int64)
+        self.slot_logp = np.zeros((n_games, t_max), np.float32)
+        self.slot_value = np.zeros((n_games, t_max), np.float32)
+        self.slot_count = np.zeros(n_games, np.int64)
+        self.moves = np.full((n_games, g.max_plies), -1, np.int64)
+        self.status = np.zeros(n_games, np.int64)
+        self.opponent = np.zeros(n_games, np.int64)
+        self.result = np.zeros(n_games, np.int64)
+        n_max = n_games * t_max
+        self.obs = np.zeros((n_max, g.obs_size), np.float32)
+        self.mask = np.zeros((n_max, g.n_actions), np.uint8)
+        self.action = np.zeros(n_max, np.int64)
+        self.logp = np.zeros(n_max, np.float32)
+        self.value = np.zeros(n_max, np.float32)
+        self.reward = np.zeros(n_max, np.float32)
+        self.done = np.zeros(n_max, np.uint8)
+        self.adv = np.zeros(n_max, np.float32)
+        self.ret = np.zeros(n_max, np.float32)
+        self.adv_norm = np.zeros(n_max, np.float32)
+        # Rollout workspace: one row per game; update workspace: one minibatch.
+        self.ws_roll = Workspace(self.spec_arr, n_games)
+        self.x_roll = np.zeros((n_games, g.obs_size), np.float32)
+        self.m_roll = np.zeros((n_games, g.n_actions), np.uint8)
+        self.l_roll = np.zeros((n_games, g.n_actions), np.float32)
+        self.v_roll = np.zeros(n_games, np.float32)
+        rows = min(cfg.batch_size, n_max) + 1
+        self.ws_upd = Workspace(self.spec_arr, rows)
+        self.bx = np.zeros((rows, g.obs_size), np.float32)
+        self.bmask = np.zeros((rows, g.n_actions), np.uint8)
+        self.baction = np.zeros(rows, np.int64)
+        self.blogp = np.zeros(rows, np.float32)
+        self.badv = np.zeros(rows, np.float32)
+        self.bret = np.zeros(rows, np.float32)
+        self.blogits = np.zeros((rows, g.n_actions), np.float32)
+        self.bvpre = np.zeros(rows, np.float32)
+        self.dlogits = np.zeros((rows, g.n_actions), np.float32)
+        self.dvpre = np.zeros(rows, np.float32)
+        self.grad = np.zeros(self.params.shape[0], np.float32)
+
+    # -- phases -------------------------------------------------------------------------------------
+    def rollout(self) -> int:
+        """Play this iteration's games; returns the number of learner transitions N."""
+        ws = self.ws_roll
+        pool = np.stack(self.pool)
+        rollout_kernel(self.slot_obs, self.slot_mask, self.slot_action, self.slot_logp, self.slot_value,
+                       self.slot_count, self.moves, self.status, self.opponent, self.game.gid,
+                       self.spec_arr, self.offs, self.params, pool, self.cfg.seed, self.iteration,
+                       self.cfg.opp_temperature, self.x_roll, self.m_roll, self.l_roll, self.v_roll,
+                       ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
+        return pack_transitions(self.obs, self.mask, self.action, self.logp, self.value, self.reward,
+                                self.done, self.result, self.slot_obs, self.slot_mask, self.slot_action,
+                                self.slot_logp, self.slot_value, self.slot_count, self.status,
+                                self.cfg.draw_reward)
+
+    def advantages(self, n: int) -> None:
+        gae(self.adv, self.ret, self.reward, self.value, self.done, n, self.cfg.gamma, self.cfg.gae_lambda)
+        normalize(self.adv_norm, self.adv, n)
+
+    def learning_rate(self) -> float:
+        c = self.cfg
+        return schedule(self.iteration, c.lr, c.lr_min, c.iterations, c.lr_schedule)
+
+    def entropy_coef(self) -> float:
+        c = self.cfg
+        return schedule(self.iteration, c.ent_coef, c.ent_coef_min, c.iterations, c.ent_schedule)
+
+    def update(self, n: int) -> np.ndarray:
+        """All epochs of minibatch steps; returns per-minibatch statistics float64[k, 8]."""
+        c, ws = self.cfg, self.ws_upd
+        k = minibatch_bounds(n, c.batch_size).shape[0] - 1
+        stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
+        self.t = ppo_epochs(self.params, self.m, self.v, self.t, self.grad, stats, self.obs, self.mask,
+                            self.action, self.logp, self.adv_norm, self.ret, n, self.spec_arr, self.offs,
+                            c.seed, self.iteration, c.epochs, c.batch_size, self.learning_rate(),
+                            c.clip_eps, c.vf_coef, self.entropy_coef(), c.max_grad_norm, self.bx,
+                            self.bmask, self.baction, self.blogp, self.badv, self.bret, self.blogits,
+                            self.bvpre, self.dlogits, self.dvpre, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
+                            ws.dh, ws.dt)
+        return stats
+
+    def step(self) -> dict:
+        """One whole iteration; returns its metrics (namespaced keys, SPEC section 6)."""
+        t0 = time.perf_counter()
+        n = self.rollout()
+        t1 = time.perf_counter()
+        self.advantages(n)
+        t2 = time.perf_counter()
+        lr, ent = self.learning_rate(), self.entropy_coef()
+        stats = self.update(n)
+        t3 = time.perf_counter()
+        update_pool(self.pool, self.params, self.iteration, self.cfg.snapshot_interval, self.cfg.pool_size)
+        metrics = self._metrics(n, stats, lr, ent)
+        metrics.update({"time/rollout_s": t1 - t0, "time/gae_s": t2 - t1, "time/update_s": t3 - t2,
+                        "time/iteration_s": time.perf_counter() - t0})
+        self.iteration += 1
+        return metrics
+
+    def _metrics(self, n: int, stats: np.ndarray, lr: float, ent: float) -> dict:
+        w = stats[:, 7]
+        mean = (stats[:, :7] * w[:, None]).sum(axis=0) / w.sum()
+        ret = self.ret[:n].astype(np.float64)
+        val = self.value[:n].astype(np.float64)
+        var_r = float(np.var(ret))
+        expl = None if var_r == 0.0 else float(1.0 - np.var(ret - val) / var_r)
+        res = self.result
+        n_games = res.shape[0]
+        return {
+            "iteration": self.iteration,
+            "loss/policy": float(mean[0]), "loss/value": float(mean[1]), "loss/entropy": float(mean[2]),
+            "loss/approx_kl": float(mean[3]), "loss/clip_frac": float(mean[4]),
+            "loss/total": float(mean[5]), "loss/grad_norm": float(mean[6]),
+            "loss/explained_variance": expl,
+            "charts/lr": lr, "charts/ent_coef": ent, "charts/transitions": int(n),
+            "charts/games": int(n_games), "charts/pool_size": len(self.pool),
+            "charts/learner_win": float(np.mean(res == 1)), "charts/learner_draw": float(np.mean(res == 0)),
+            "charts/learner_loss": float(np.mean(res == -1)),
+            "charts/adam_t": int(self.t),
+        }
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return dict(params=self.params, adam_m=self.m, adam_v=self.v, adam_t=self.t, spec=self.spec_arr,
+                    pool=np.stack(self.pool), game=self.cfg.game, iteration=self.iteration,
+                    config=self.cfg.to_dict())
+
+    @classmethod
+    def from_checkpoint(cls, ck: dict, cfg: TrainConfig) -> Trainer:
+        tr = cls(cfg, params=ck["params"])
+        tr.m[:] = ck["adam_m"]
+        tr.v[:] = ck["adam_v"]
+        tr.t = ck["adam_t"]
+        tr.iteration = ck["meta"]["iteration"]
+        tr.pool = [p.copy() for p in ck["pool"]]
+        return tr
