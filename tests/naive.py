@@ -463,8 +463,8 @@ def masked_log_softmax32(logits_row, mask_row):
 
 def sample_action(logits_row, mask_row, tau, u):
     """Sampled action at temperature tau with uniform u (ALGORITHM "Actions"), float32/float64 as pinned:
-    `x_a = float32(l_a / tau)` (the float32 logit widened, divided by tau in float64, rounded once), m the max
-    legal x, `e_a = exp32(float32(x_a - m))`, `C_a` the float64 running sum of e_a over legal a in index
+    `x_a = float32(l_a) / float32(tau)` (one float32 division; tau = 1 leaves the logits as they are), m the
+    max legal x, `e_a = exp32(float32(x_a - m))`, `C_a` the float64 running sum of e_a over legal a in index
     order, S the total; the first legal a with `u * S < C_a`, else the last legal action.
     tau = 0: argmax of the legal logits, ties to the lowest index."""
     mask = _check_mask(mask_row)
@@ -476,7 +476,7 @@ def sample_action(logits_row, mask_row, tau, u):
             if lg[a] > lg[best]:
                 best = a
         return best
-    x = {a: np.float32(float(lg[a]) / float(tau)) for a in legal}
+    x = {a: np.float32(lg[a] / np.float32(tau)) for a in legal}
     m = max(x.values())
     e = {a: _exp32(np.float32(x[a] - m)) for a in legal}
     S = 0.0
@@ -611,8 +611,8 @@ def minibatch_slices(N, batch_size):
 
 def clip_grad_norm(grad, max_norm):
     """(clipped grad, norm before clipping). norm = sqrt of the float64 sum of squares in parameter order;
-    if max_norm > 0 and norm > max_norm, every entry becomes `g * (max_norm / (norm + 1e-6))`, the product
-    taken in float64 and rounded once to the dtype of `grad` (float32 gradients stay float32)."""
+    if max_norm > 0 and norm > max_norm, every entry is multiplied by `scale = max_norm / (norm + 1e-6)`
+    (float64): a float32 gradient by float32(scale) in float32, a float64 gradient by scale in float64."""
     grad = np.asarray(grad)
     total = 0.0
     for gi in grad:
@@ -620,7 +620,7 @@ def clip_grad_norm(grad, max_norm):
     norm = math.sqrt(total)
     if max_norm > 0 and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
-        grad = (grad.astype(np.float64) * scale).astype(grad.dtype)
+        grad = (grad * grad.dtype.type(scale)).astype(grad.dtype)
     return grad.copy(), norm
 
 
@@ -631,7 +631,8 @@ ONE_MINUS_BETA1, ONE_MINUS_BETA2 = np.float32(0.1), np.float32(0.001)
 def adam_step(params, grad, m, v, t, lr):
     """One Adam step, float32 per ALGORITHM; returns (params, m, v, t) as new arrays. t += 1 first; bc1, bc2
     in float64; `a = float32(lr / bc1)`, `s = float32(sqrt(bc2))`; per entry in float32, one operation at a
-    time: `m = 0.9 m + 0.1 g`, `v = 0.999 v + 0.001 (g g)`, `theta = theta - (a m) / (sqrt(v) / s + 1e-8)`,
+    time, left to right: `m = 0.9 m + 0.1 g`, `v = 0.999 v + (0.001 g) g`,
+    `theta = theta - (a m) / (sqrt(v) / s + 1e-8)`,
     with the constants float32(0.9), float32(0.1), float32(0.999), float32(0.001), float32(1e-8)."""
     f32 = np.float32
     params, grad = np.asarray(params, dtype=f32), np.asarray(grad, dtype=f32)
@@ -642,7 +643,7 @@ def adam_step(params, grad, m, v, t, lr):
     a = f32(lr / bc1)
     s = f32(math.sqrt(bc2))
     m = (BETA1 * m + ONE_MINUS_BETA1 * grad).astype(f32)
-    v = (BETA2 * v + ONE_MINUS_BETA2 * (grad * grad)).astype(f32)
+    v = (BETA2 * v + (ONE_MINUS_BETA2 * grad) * grad).astype(f32)
     params = (params - (a * m) / (np.sqrt(v) / s + ADAM_EPS)).astype(f32)
     return params, m, v, t
 
@@ -661,11 +662,12 @@ def learning_rate(i, lr, lr_min, iterations, schedule):
 # ---------------------------------------------------------------------------------------------------------
 # Self-play and the PPO iteration (SPEC sections 5, 6).
 # ---------------------------------------------------------------------------------------------------------
+# Keys and defaults as `numbaplay.config.TrainConfig` names them (a `to_dict()` can be passed as cfg).
 DEFAULTS = {
-    "games_per_iter": 8, "opp_temperature": 1.0, "draw_reward": 0.0, "gamma": 0.99, "gae_lambda": 0.95,
-    "clip_eps": 0.2, "vf_coef": 0.5, "ent_coef": 0.01, "max_grad_norm": 0.5, "epochs": 4, "batch_size": 64,
-    "lr": 3e-4, "lr_min": 0.0, "iterations": 1, "lr_schedule": "constant", "snapshot_interval": 1,
-    "pool_size": 8,
+    "games_per_iter": 256, "opp_temperature": 1.0, "draw_reward": 0.0, "gamma": 0.99, "gae_lambda": 0.95,
+    "clip_eps": 0.2, "vf_coef": 0.5, "ent_coef": 0.01, "ent_coef_min": 0.0, "ent_schedule": "constant",
+    "max_grad_norm": 0.5, "epochs": 4, "batch_size": 256, "lr": 3e-3, "lr_min": 0.0, "iterations": 200,
+    "lr_schedule": "constant", "snapshot_interval": 5, "pool_size": 10,
 }
 
 
@@ -762,15 +764,20 @@ def ppo_iteration(game, params, m, v, t, pool, spec, cfg, seed, iteration):
     """One iteration: rollout, GAE, advantage normalisation, then cfg["epochs"] passes over the SHUFFLE
     permutation cut by `minibatch_slices`; per minibatch the float64 loss statistics and gradient at the
     current parameters, the gradient rounded to float32, clipped (`clip_grad_norm`), and an `adam_step` at
-    this iteration's learning rate. The pool is not changed (see `pool_update`).
-    Returns dict(params, m, v, t, stats, rollout, adv (raw), adv_norm, ret, lr). stats: size-weighted means
-    over all minibatches of all epochs of policy_loss, value_loss, entropy, approx_kl, clip_frac, grad_norm,
-    each from the forward pass before its step; explained_variance (None when Var(R) = 0)."""
+    this iteration's learning rate; the entropy coefficient follows `learning_rate` with ent_coef,
+    ent_coef_min, ent_schedule. cfg: DEFAULTS' keys (missing ones take DEFAULTS). The pool is not changed
+    (see `pool_update`). Returns dict(params, m, v, t, stats, rollout, adv (raw), adv_norm, ret, lr,
+    ent_coef). stats: size-weighted means over all minibatches of all epochs of policy_loss, value_loss,
+    entropy, approx_kl, clip_frac, grad_norm, each from the forward pass before its step;
+    explained_variance (None when Var(R) = 0)."""
     cfg = {**DEFAULTS, **cfg}
     ro = rollout(game, params, pool, spec, cfg, seed, iteration)
     adv, ret = gae(ro["reward"], ro["value"], ro["done"], cfg["gamma"], cfg["gae_lambda"])
     adv_norm = normalize_advantages(adv)
     lr = learning_rate(iteration, cfg["lr"], cfg["lr_min"], cfg["iterations"], cfg["lr_schedule"])
+    ent_coef = learning_rate(iteration, cfg["ent_coef"], cfg["ent_coef_min"], cfg["iterations"],
+                             cfg["ent_schedule"])                    # same rule as the learning rate
+    cfg = {**cfg, "ent_coef": ent_coef}
     N = len(adv)
     sums = dict.fromkeys(("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac", "grad_norm"), 0.0)
     rows = 0
@@ -794,7 +801,7 @@ def ppo_iteration(game, params, m, v, t, pool, spec, cfg, seed, iteration):
     stats = {key: total / max(rows, 1) for key, total in sums.items()}
     stats["explained_variance"] = explained_variance(ret, ro["value"])
     return {"params": params, "m": m, "v": v, "t": t, "stats": stats, "rollout": ro, "adv": adv,
-            "adv_norm": adv_norm, "ret": ret, "lr": lr}
+            "adv_norm": adv_norm, "ret": ret, "lr": lr, "ent_coef": ent_coef}
 
 
 def pool_update(pool, params, i, snapshot_interval, pool_size):

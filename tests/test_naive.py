@@ -538,7 +538,7 @@ def test_clip_grad_norm():
     assert norm == 5.0 and np.array_equal(out, g)
     out, norm = nv.clip_grad_norm(g, 0.5)
     assert norm == 5.0 and out.dtype == np.float32
-    assert np.array_equal(out, (g.astype(np.float64) * (0.5 / (5.0 + 1e-6))).astype(np.float32))
+    assert np.array_equal(out, g * np.float32(0.5 / (5.0 + 1e-6)))
     out, _ = nv.clip_grad_norm(g, 0.0)                                   # 0 disables clipping
     assert np.array_equal(out, g)
 
@@ -638,6 +638,9 @@ def test_ppo_iteration_and_pool():
     assert 0 < stats["entropy"] <= math.log(9) and stats["grad_norm"] > 0
     again = nv.ppo_iteration(nv.TICTACTOE, params, zeros, zeros, 0, [params], spec, cfg, 0, 0)
     assert np.array_equal(out["params"], again["params"]) and out["stats"] == again["stats"]
+    cosine = {**cfg, "ent_schedule": "cosine", "ent_coef_min": 0.001, "iterations": 3, "epochs": 1}
+    assert nv.ppo_iteration(nv.TICTACTOE, params, zeros, zeros, 0, [params], spec, cosine, 0, 2)[
+        "ent_coef"] == 0.001
 
     pool = [params]
     for i in range(6):

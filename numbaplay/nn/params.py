@@ -91,8 +91,9 @@ def unflatten(spec: NetSpec, flat: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True)
-def _init_kernel(out, starts, sizes, kinds, bounds, key):
-    """Fill out (float32[P]): the parameter at offset i takes uniform draw i of `key`."""
+def _init_kernel(out, starts, sizes, kinds, bounds, seed):
+    """Fill out (float32[P]): the parameter at offset i takes uniform draw i of the INIT stream."""
+    key = stream_key(np.uint64(seed), INIT, 0, 0)
     for t in range(starts.shape[0]):
         for j in range(sizes[t]):
             i = starts[t] + j
@@ -129,5 +130,5 @@ def init_params(spec: NetSpec, seed: int) -> np.ndarray:
         bounds.append(1.0 / np.sqrt(fan_in))
     out = np.zeros(n_params(spec), dtype=np.float32)
     _init_kernel(out, np.array(starts, np.int64), np.array(sizes, np.int64), np.array(kinds, np.int64),
-                 np.array(bounds, np.float64), stream_key(seed, INIT, 0, 0))
+                 np.array(bounds, np.float64), np.uint64(seed))
     return out

@@ -25,32 +25,73 @@ def choose_opponents(out, n_pool, seed, iteration):
         out[g] = key_below(stream_key(seed, OPPONENT, iteration, g), 0, n_pool)
 
 
+# Rows below this count run serially: a parallel region costs more than tiny per-row work, and far
+# more when the cores are shared. Either path gives identical results (each row writes only its slots).
+PAR_MIN_ROWS = 1024
+
+
+@njit(cache=True, inline="always")
+def _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+             rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record):
+    g = rows[r]
+    u = key_uniform(stream_key(seed, purpose, iteration, g), states[g, 2])
+    a = sample_action(logits[r], mask[r], temperature, u)
+    actions[g] = a
+    if record:
+        t = slot_count[g]
+        logp = np.empty(logits.shape[1], dtype=np.float32)
+        masked_log_softmax(logp, logits[r], mask[r])
+        slot_obs[g, t, :] = x[r]
+        slot_mask[g, t, :] = mask[r]
+        slot_action[g, t] = a
+        slot_logp[g, t] = logp[a]
+        slot_value[g, t] = np.tanh(vpre[r])
+        slot_count[g] = t + 1
+
+
 @njit(cache=True, parallel=True)
+def _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record):
+    for r in prange(n_rows):
+        _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+
+
+@njit(cache=True)
+def _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record):
+    for r in range(n_rows):
+        _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+
+
+@njit(cache=True)
 def _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
               rows, n_rows, x, mask, logits, vpre, states, gid, temperature, seed, iteration, purpose,
               record):
     """Sample a move for every gathered row; if `record`, store the learner's transition."""
-    for r in prange(n_rows):
-        g = rows[r]
-        ply = states[g, 2]
-        u = key_uniform(stream_key(seed, purpose, iteration, g), ply)
-        a = sample_action(logits[r], mask[r], temperature, u)
-        actions[g] = a
-        if record:
-            t = slot_count[g]
-            logp = np.empty(logits.shape[1], dtype=np.float32)
-            masked_log_softmax(logp, logits[r], mask[r])
-            slot_obs[g, t, :] = x[r]
-            slot_mask[g, t, :] = mask[r]
-            slot_action[g, t] = a
-            slot_logp[g, t] = logp[a]
-            slot_value[g, t] = np.tanh(vpre[r])
-            slot_count[g] = t + 1
+    if n_rows >= PAR_MIN_ROWS:
+        _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+    else:
+        _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
 
 
 @njit(cache=True, parallel=True)
-def _gather(x, mask, rows, n_rows, states, gid):
+def _gather_par(x, mask, rows, n_rows, states, gid):
     for r in prange(n_rows):
+        observe(gid, x[r], states[rows[r]])
+        legal_mask(gid, mask[r], states[rows[r]])
+
+
+@njit(cache=True)
+def _gather(x, mask, rows, n_rows, states, gid):
+    """Observation and legal mask of each gathered game, one row each."""
+    if n_rows >= PAR_MIN_ROWS:
+        _gather_par(x, mask, rows, n_rows, states, gid)
+        return
+    for r in range(n_rows):
         observe(gid, x[r], states[rows[r]])
         legal_mask(gid, mask[r], states[rows[r]])
 
@@ -127,14 +168,29 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
         status[g] = states[g, 3]
 
 
+@njit(cache=True, inline="always")
+def _apply_one(g, states, actions, moves, active, gid):
+    if active[g]:
+        a = actions[g]
+        if is_legal(gid, states[g], a):
+            moves[g, states[g, 2]] = a
+            play(gid, states[g], a)
+
+
 @njit(cache=True, parallel=True)
-def _apply_moves(states, actions, moves, active, gid):
+def _apply_par(states, actions, moves, active, gid):
     for g in prange(states.shape[0]):
-        if active[g]:
-            a = actions[g]
-            if is_legal(gid, states[g], a):
-                moves[g, states[g, 2]] = a
-                play(gid, states[g], a)
+        _apply_one(g, states, actions, moves, active, gid)
+
+
+@njit(cache=True)
+def _apply_moves(states, actions, moves, active, gid):
+    """Play every active game's chosen move."""
+    if states.shape[0] >= PAR_MIN_ROWS:
+        _apply_par(states, actions, moves, active, gid)
+        return
+    for g in range(states.shape[0]):
+        _apply_one(g, states, actions, moves, active, gid)
 
 
 @njit(cache=True)

@@ -1,0 +1,47 @@
+"""The `numbaplay` command: a click group of thin subcommands over the library."""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from numbaplay import __version__
+
+# Subcommands live in their own modules and are imported lazily so `numbaplay --help` stays fast.
+_COMMANDS = {
+    "train": ("numbaplay.cli.train", "train"),
+    "eval": ("numbaplay.cli.evaluate", "eval_cmd"),
+    "solve": ("numbaplay.cli.solve", "solve"),
+    "play": ("numbaplay.cli.play", "play"),
+    "report": ("numbaplay.cli.report", "report"),
+    "compare-c": ("numbaplay.cli.compare", "compare_c"),
+    "profile": ("numbaplay.cli.profile", "profile"),
+    "sweep": ("numbaplay.cli.sweep", "sweep"),
+    "ladder": ("numbaplay.cli.ladder", "ladder"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [name for name in _COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx, name):
+        return self._load(name)
+
+    @staticmethod
+    def _load(name):
+        if name not in _COMMANDS:
+            return None
+        module, attr = _COMMANDS[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:  # a command not built yet; any other import error is real
+            if exc.name == module:
+                return None
+            raise
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="numbaplay")
+def main():
+    """Self-play PPO for Tic-Tac-Toe and Connect Four, in Numba, measured exactly."""

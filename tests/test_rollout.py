@@ -1,0 +1,90 @@
+"""Rollout: identical for 1 and 2 threads, equal to the one-game-at-a-time twin, game-major buffers."""
+import numba
+import numpy as np
+import pytest
+
+import naive
+from numbaplay.presets import preset
+from numbaplay.ppo.rollout import PAR_MIN_ROWS
+from numbaplay.ppo.trainer import Trainer
+
+
+def small_cfg(game, games, **kw):
+    base = preset("tictactoe" if game == "tictactoe" else "connect4")
+    return base.replace(hidden=16, depth=2, games_per_iter=games, batch_size=128, pool_size=4,
+                        snapshot_interval=1, **kw)
+
+
+def run_iterations(cfg, threads, n_iter):
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        tr = Trainer(cfg)
+        out = []
+        for _ in range(n_iter):
+            n = tr.rollout()
+            out.append((tr.moves.copy(), tr.opponent.copy(), tr.obs[:n].copy(), tr.logp[:n].copy(),
+                        tr.value[:n].copy()))
+            tr.advantages(n)
+            tr.update(n)
+            tr.pool.append(tr.params.copy())
+            tr.iteration += 1
+        return out, tr.params.copy()
+    finally:
+        numba.set_num_threads(old)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.parametrize("game,arch", [("tictactoe", "mlp"), ("connect4", "resmlp")])
+def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
+    # Enough games that the parallel (prange) paths run, not only the serial ones.
+    games = 2 * PAR_MIN_ROWS if game == "tictactoe" else PAR_MIN_ROWS
+    cfg = small_cfg(game, games, arch=arch)
+    one, p1 = run_iterations(cfg, 1, 2)
+    two, p2 = run_iterations(cfg, 2, 2)
+    for a, b in zip(one, two, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(p1, p2)
+
+
+@pytest.mark.parametrize("game", ["tictactoe", "connect4"])
+def test_rollout_matches_twin(game):
+    cfg = small_cfg(game, 24, opp_temperature=0.7, draw_reward=0.25)
+    tr = Trainer(cfg)
+    rng = np.random.default_rng(5)
+    # A pool of three different networks, and a learner that differs from all of them.
+    tr.pool = [tr.params.copy()] + [tr.params + rng.normal(scale=0.3, size=tr.params.shape).astype(np.float32)
+                                    for _ in range(2)]
+    tr.params = tr.params + rng.normal(scale=0.3, size=tr.params.shape).astype(np.float32)
+    tr.iteration = 3
+    n = tr.rollout()
+    spec = tuple(int(v) for v in tr.spec_arr)
+    ref = naive.rollout(tr.game.gid, tr.params, tr.pool, spec, cfg.to_dict(), cfg.seed, 3)
+    np.testing.assert_array_equal(tr.opponent, ref["opponent"])
+    for g, moves in enumerate(ref["moves"]):
+        assert list(tr.moves[g][tr.moves[g] >= 0]) == moves, f"game {g}"
+    assert n == ref["action"].shape[0]
+    np.testing.assert_array_equal(tr.obs[:n], ref["obs"])
+    np.testing.assert_array_equal(tr.mask[:n], ref["mask"])
+    np.testing.assert_array_equal(tr.action[:n], ref["action"])
+    np.testing.assert_array_equal(tr.reward[:n], ref["reward"])
+    np.testing.assert_array_equal(tr.done[:n], ref["done"])
+    np.testing.assert_array_equal(tr.result, ref["result"])
+    np.testing.assert_allclose(tr.logp[:n], ref["logp_old"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(tr.value[:n], ref["value"], rtol=1e-4, atol=1e-5)
+
+
+def test_buffer_is_game_major_with_one_done_per_game():
+    cfg = small_cfg("connect4", 16)
+    tr = Trainer(cfg)
+    n = tr.rollout()
+    done = tr.done[:n]
+    assert done.sum() == 16 and done[n - 1] == 1
+    # Between two done flags lie one game's learner moves, in ply order: stones only ever get added.
+    starts = np.r_[0, np.flatnonzero(done)[:-1] + 1]
+    for g, s in enumerate(starts):
+        e = np.flatnonzero(done[s:])[0] + s
+        stones = tr.obs[s:e + 1].sum(axis=1)
+        assert np.all(np.diff(stones) > 0), g
+        assert tr.slot_count[g] == e - s + 1
