@@ -46,7 +46,7 @@ def stream_key(seed, purpose, iteration, index):
 @njit(cache=True, inline="always")
 def key_draw(key, n):
     """Draw n (0-based) of the stream with this key, a uint64."""
-    return mix(key + (np.uint64(n) + _ONE) * _GOLDEN)
+    return mix(np.uint64(key) + (np.uint64(n) + _ONE) * _GOLDEN)
 
 
 @njit(cache=True, inline="always")
@@ -68,6 +68,7 @@ def permutation(out, key):
 
     out: int64[N], overwritten with a permutation of 0..N-1.
     """
+    key = np.uint64(key)
     n_items = out.shape[0]
     for i in range(n_items):
         out[i] = i

@@ -1,0 +1,3 @@
+from numbaplay.cli import main
+
+main()
