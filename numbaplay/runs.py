@@ -67,6 +67,14 @@ def _json_default(value):
     raise TypeError(type(value))
 
 
+def provably_optimal(result: dict) -> bool:
+    """The --until-optimal test: greedy exploitability exactly 0, sampled exploitability below the
+    evaluator's threshold (0.01) and a 100% optimal-move rate. Stricter than greedy exploitability
+    alone, so that a run that stops has reached all three acceptance criteria at once."""
+    return (result.get("exploitability_greedy") == 0.0 and bool(result.get("sampled_below_threshold"))
+            and result.get("optimal_move_rate") == 1.0)
+
+
 def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, preset: str | None = None,
                  on_iteration=None, max_iterations: int | None = None, blas_threads: int = 1) -> dict:
     """Train `cfg` into `out`; returns the summary dict (also written to summary.json).
@@ -104,8 +112,8 @@ def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations)
                 metrics.update({f"eval/{k}": v for k, v in result.items()})
                 final_eval = result
                 checkpoint.save(out / "checkpoints" / "latest.npz", **trainer.state_dict())
-                if until_optimal and result.get("exploitability_greedy") == 0.0:
-                    reached = trainer.iteration
+                if until_optimal and provably_optimal(result):
+                    reached = metrics["iteration"]
                     stopped = "until-optimal"
             metrics["time/elapsed_s"] = time.perf_counter() - start
             log.write(json.dumps(metrics, default=_json_default) + "\n")

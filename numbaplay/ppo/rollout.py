@@ -15,7 +15,15 @@ from numba import njit, prange
 from numbaplay.games.core import is_legal, legal_mask, observe, play
 from numbaplay.nn.net import forward
 from numbaplay.nn.policy import masked_log_softmax, sample_action
-from numbaplay.rng import LEARNER_ACTION, OPPONENT, OPPONENT_ACTION, key_below, key_uniform, stream_key
+from numbaplay.rng import (
+    CURRICULUM,
+    LEARNER_ACTION,
+    OPPONENT,
+    OPPONENT_ACTION,
+    key_below,
+    key_uniform,
+    stream_key,
+)
 
 
 @njit(cache=True)
@@ -97,9 +105,31 @@ def _gather(x, mask, rows, n_rows, states, gid):
 
 
 @njit(cache=True)
+def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteration):
+    """Curriculum: game g starts after k uniformly random plies, k uniform in 0..opening_plies.
+
+    Draw 0 of stream (CURRICULUM, iteration, g) picks k; draw j picks the j-th ply among the legal
+    moves in index order. opening_plies <= 4, so no opening ends a game.
+    """
+    legal = np.empty(n_actions, dtype=np.int64)
+    for g in range(states.shape[0]):
+        key = stream_key(seed, CURRICULUM, iteration, g)
+        k = key_below(key, 0, opening_plies + 1)
+        for j in range(k):
+            n_legal = 0
+            for a in range(n_actions):
+                if is_legal(gid, states[g], a):
+                    legal[n_legal] = a
+                    n_legal += 1
+            a = legal[key_below(key, j + 1, n_legal)]
+            moves[g, states[g, 2]] = a
+            play(gid, states[g], a)
+
+
+@njit(cache=True)
 def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, moves, status,
                    opponent, gid, spec, offs, learner, pool, seed, iteration, opp_temperature,
-                   x, mask, logits, vpre, hs, us, pre, xh, rs):
+                   opening_plies, x, mask, logits, vpre, hs, us, pre, xh, rs):
     """Play the G games of one iteration.
 
     out slot_obs: float32[G, T, obs]; slot_mask: uint8[G, T, A]; slot_action: int64[G, T];
@@ -121,6 +151,8 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
     choose_opponents(opponent, n_pool, seed, iteration)
     slot_count[:] = 0
     moves[:, :] = -1
+    if opening_plies > 0:
+        random_openings(states, moves, gid, mask.shape[1], opening_plies, seed, iteration)
     for _step in range(max_plies):
         n_learn = 0
         counts[:] = 0
