@@ -297,6 +297,7 @@ static void run_train(const char *in, const char *out) {
     c.clip_eps = finite_f64(&tf, "cfg.clip_eps", 0.0, 1.0);
     c.vf_coef = finite_f64(&tf, "cfg.vf_coef", 0.0, 1e6);
     c.ent_coef = finite_f64(&tf, "cfg.ent_coef", -1e6, 1e6);
+    c.ent_coef_min = finite_f64(&tf, "cfg.ent_coef_min", -1e6, 1e6);
     c.max_grad_norm = finite_f64(&tf, "cfg.max_grad_norm", 0.0, 1e30);
     c.lr = finite_f64(&tf, "cfg.lr", 0.0, 1e6);
     c.lr_min = finite_f64(&tf, "cfg.lr_min", 0.0, 1e6);
@@ -307,9 +308,11 @@ static void run_train(const char *in, const char *out) {
     if (c.games_per_iter % 2) die("%s: cfg.games_per_iter = %lld must be even", in, (long long)c.games_per_iter);
     c.batch_size = ranged_i64(&tf, "cfg.batch_size", 1, INT32_MAX);
     c.lr_schedule = ranged_i64(&tf, "cfg.lr_schedule", 0, 1);
+    c.ent_schedule = ranged_i64(&tf, "cfg.ent_schedule", 0, 1);
     c.iterations = ranged_i64(&tf, "cfg.iterations", 1, INT64_C(1) << 40);
     c.pool_size = ranged_i64(&tf, "cfg.pool_size", 2, 100000);
     c.snapshot_interval = ranged_i64(&tf, "cfg.snapshot_interval", 1, INT64_C(1) << 40);
+    c.random_opening_plies = ranged_i64(&tf, "cfg.random_opening_plies", 0, 40);
     c.seed = (uint64_t)tf_i64(&tf, "cfg.seed");
     c.n_iterations = ranged_i64(&tf, "cfg.n_iterations", 1, 10000000);
     tf_check_all_used(&tf);
@@ -330,7 +333,8 @@ static void run_train(const char *in, const char *out) {
     const struct { const char *name; const double *data; } logs[] = {
         {"log.policy_loss", o.policy_loss}, {"log.value_loss", o.value_loss}, {"log.entropy", o.entropy},
         {"log.approx_kl", o.approx_kl}, {"log.clip_frac", o.clip_frac}, {"log.grad_norm", o.grad_norm},
-        {"log.explained_var", o.explained_var}, {"log.lr", o.lr}, {"log.n_transitions", o.n_transitions},
+        {"log.explained_var", o.explained_var}, {"log.lr", o.lr},
+        {"log.ent_coef", o.ent_coef}, {"log.n_transitions", o.n_transitions},
         {"log.learner_win", o.learner_win}, {"log.learner_draw", o.learner_draw},
         {"log.learner_loss", o.learner_loss}, {"time.rollout", o.t_rollout}, {"time.gae", o.t_gae},
         {"time.update", o.t_update}, {"time.iteration", o.t_iter}};

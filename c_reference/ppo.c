@@ -208,7 +208,39 @@ static void gather_rows(const GameInfo *gi, Rollout *ro, int n) {
     }
 }
 
-/* Play one iteration's games; transitions land in the per-game slots. */
+/* Curriculum (docs/ALGORITHM.md "Curriculum"): game g first plays k random plies, k = below(K + 1) of
+ * draw 0 of stream (CURRICULUM, iteration, g); ply j of the opening is below(n_ok) of draw j + 1 among the
+ * n_ok legal moves, in index order, that do not end the game; it stops early when there is none. So every
+ * game leaves its opening at a non-terminal position. The moves go into the game's move list. */
+static void random_openings(const TrainCfg *cfg, const GameInfo *gi, int64_t iter, Rollout *ro) {
+    const int G = ro->G, A = gi->n_actions, P = gi->max_plies;
+    const int64_t K = cfg->random_opening_plies;
+#pragma omp parallel for schedule(static) if (G >= OMP_MIN_ROWS)
+    for (int g = 0; g < G; g++) {
+        int64_t *st = ro->state + 4 * (size_t)g;
+        const uint64_t key = rng_key(cfg->seed, RNG_CURRICULUM, (uint64_t)iter, (uint64_t)g);
+        const int64_t k = rng_below(key, 0, K + 1);
+        for (int64_t j = 0; j < k; j++) {
+            int ok[GAME_MAX_ACTIONS], n_ok = 0;
+            for (int a = 0; a < A; a++) {
+                if (!game_legal(gi->id, st, a)) continue;
+                int64_t trial[4] = {st[0], st[1], st[2], st[3]};
+                game_play(gi->id, trial, a);
+                if (trial[3] == ST_ONGOING) ok[n_ok++] = a;
+            }
+            if (n_ok == 0) break;
+            const int a = ok[rng_below(key, (uint64_t)j + 1, n_ok)];
+            ro->moves[(size_t)g * P + (size_t)st[2]] = a;
+            game_play(gi->id, st, a);
+        }
+    }
+}
+
+/* Play one iteration's games; transitions land in the per-game slots. Each game has its own ply
+ * (state[2]; it differs between games after a curriculum opening): the learner moves when that ply's
+ * parity is g's, the ply indexes the move list and is the draw number n of the action streams. A game
+ * may end without a learner move (the opponent wins on its first move after the opening): it then
+ * has no transitions. */
 static void rollout_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, const float *learner,
                         float *const *pool, int pool_len, int64_t iter, Workspace *ws, Rollout *ro) {
     const int G = ro->G, O = gi->obs_size, A = gi->n_actions, P = gi->max_plies, Tm = ro->Tm;
@@ -219,14 +251,17 @@ static void rollout_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout
         ro->count[g] = 0;
         for (int p = 0; p < P; p++) ro->moves[(size_t)g * P + p] = -1;
     }
-    for (int ply = 0; ply < P; ply++) {
+    if (cfg->random_opening_plies > 0) random_openings(cfg, gi, iter, ro);
+    /* One ply per unfinished game per step: P steps finish every game. */
+    for (int step = 0; step < P; step++) {
         int ongoing = 0;
         for (int g = 0; g < G; g++) ongoing += ro->state[4 * (size_t)g + 3] == ST_ONGOING;
         if (!ongoing) break;
         /* Learner: games where it is to move (its seat is g's parity), in game order. */
         int n = 0;
         for (int g = 0; g < G; g++)
-            if (ro->state[4 * (size_t)g + 3] == ST_ONGOING && (ply & 1) == (g & 1)) ro->rows[n++] = g;
+            if (ro->state[4 * (size_t)g + 3] == ST_ONGOING && (ro->state[4 * (size_t)g + 2] & 1) == (g & 1))
+                ro->rows[n++] = g;
         if (n > 0) {
             gather_rows(gi, ro, n);
             nn_forward(lay, learner, ro->x, n, ws, ro->logits, ro->value);
@@ -237,7 +272,8 @@ static void rollout_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout
                 const uint8_t *mk = ro->xm + (size_t)r * A;
                 float lp[GAME_MAX_ACTIONS], p[GAME_MAX_ACTIONS];
                 masked_log_softmax(l, mk, A, lp, p);
-                double u = rng_uniform(rng_key(cfg->seed, RNG_LEARNER_ACTION, (uint64_t)iter, (uint64_t)g), (uint64_t)ply);
+                const uint64_t ply = (uint64_t)ro->state[4 * (size_t)g + 2];
+                double u = rng_uniform(rng_key(cfg->seed, RNG_LEARNER_ACTION, (uint64_t)iter, (uint64_t)g), ply);
                 int a = sample_action(l, mk, A, 1.0, u);
                 size_t slot = (size_t)g * Tm + (size_t)ro->count[g];
                 memcpy(ro->s_obs + slot * O, ro->x + (size_t)r * O, (size_t)O * sizeof(float));
@@ -254,7 +290,8 @@ static void rollout_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout
         for (int j = 0; j < pool_len; j++) {
             n = 0;
             for (int g = 0; g < G; g++)
-                if (ro->state[4 * (size_t)g + 3] == ST_ONGOING && (ply & 1) != (g & 1) && ro->opponent[g] == j)
+                if (ro->state[4 * (size_t)g + 3] == ST_ONGOING && (ro->state[4 * (size_t)g + 2] & 1) != (g & 1) &&
+                    ro->opponent[g] == j)
                     ro->rows[n++] = g;
             if (n == 0) continue;
             gather_rows(gi, ro, n);
@@ -262,18 +299,19 @@ static void rollout_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout
 #pragma omp parallel for schedule(static) if (n >= OMP_MIN_ROWS)
             for (int r = 0; r < n; r++) {
                 int g = ro->rows[r];
-                double u = rng_uniform(rng_key(cfg->seed, RNG_OPPONENT_ACTION, (uint64_t)iter, (uint64_t)g), (uint64_t)ply);
+                const uint64_t ply = (uint64_t)ro->state[4 * (size_t)g + 2];
+                double u = rng_uniform(rng_key(cfg->seed, RNG_OPPONENT_ACTION, (uint64_t)iter, (uint64_t)g), ply);
                 ro->act[g] = sample_action(ro->logits + (size_t)r * A, ro->xm + (size_t)r * A, A, cfg->opp_temperature, u);
             }
         }
-        /* Apply the moves; a finished game rewards the learner's last transition. */
+        /* Apply the moves; a finished game rewards the learner's last transition, if it has one. */
 #pragma omp parallel for schedule(static) if (G >= OMP_MIN_ROWS)
         for (int g = 0; g < G; g++) {
             int64_t *st = ro->state + 4 * (size_t)g;
             if (st[3] != ST_ONGOING) continue;
+            ro->moves[(size_t)g * P + (size_t)st[2]] = ro->act[g];
             game_play(gi->id, st, ro->act[g]);
-            ro->moves[(size_t)g * P + ply] = ro->act[g];
-            if (st[3] != ST_ONGOING) {
+            if (st[3] != ST_ONGOING && ro->count[g] > 0) {
                 int seat = g & 1;
                 float rwd = st[3] == ST_DRAW ? draw_reward : (st[3] == seat + 1 ? 1.0f : -1.0f);
                 ro->s_reward[(size_t)g * Tm + (size_t)ro->count[g] - 1] = rwd;
@@ -366,7 +404,8 @@ void train_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, fl
     memset(out, 0, sizeof *out);
     out->policy_loss = dalloc(n_iter); out->value_loss = dalloc(n_iter); out->entropy = dalloc(n_iter);
     out->approx_kl = dalloc(n_iter); out->clip_frac = dalloc(n_iter); out->grad_norm = dalloc(n_iter);
-    out->explained_var = dalloc(n_iter); out->lr = dalloc(n_iter); out->n_transitions = dalloc(n_iter);
+    out->explained_var = dalloc(n_iter); out->lr = dalloc(n_iter); out->ent_coef = dalloc(n_iter);
+    out->n_transitions = dalloc(n_iter);
     out->learner_win = dalloc(n_iter); out->learner_draw = dalloc(n_iter); out->learner_loss = dalloc(n_iter);
     out->t_rollout = dalloc(n_iter); out->t_gae = dalloc(n_iter); out->t_update = dalloc(n_iter);
     out->t_iter = dalloc(n_iter);
@@ -396,7 +435,6 @@ void train_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, fl
     float *mb_logp = xcalloc((size_t)mb_max, sizeof(float));
     float *mb_adv = xcalloc((size_t)mb_max, sizeof(float));
     float *mb_ret = xcalloc((size_t)mb_max, sizeof(float));
-    const LossCfg lc = {cfg->clip_eps, cfg->vf_coef, cfg->ent_coef};
 
     for (int64_t it = 0; it < n_iter; it++) {
         double t0 = now();
@@ -408,7 +446,10 @@ void train_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, fl
         normalize_advantages(buf.adv, N, buf.adv_norm);
         double t2 = now();
 
+        /* Learning rate and entropy coefficient of this iteration, one rule (SPEC section 6). */
         double lr = lr_at((int)cfg->lr_schedule, cfg->lr, cfg->lr_min, cfg->iterations, it);
+        double ent_coef = lr_at((int)cfg->ent_schedule, cfg->ent_coef, cfg->ent_coef_min, cfg->iterations, it);
+        const LossCfg lc = {cfg->clip_eps, cfg->vf_coef, ent_coef};
         double w_sum = 0.0, s_pol = 0.0, s_val = 0.0, s_ent = 0.0, s_kl = 0.0, s_clip = 0.0, s_norm = 0.0;
         const size_t k_mb = (N + (size_t)cfg->batch_size - 1) / (size_t)cfg->batch_size;
         for (int64_t e = 0; e < cfg->epochs; e++) {
@@ -470,6 +511,7 @@ void train_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, fl
         out->grad_norm[it] = s_norm / w_sum;
         out->explained_var[it] = explained_variance(buf.value, buf.ret, N);
         out->lr[it] = lr;
+        out->ent_coef[it] = ent_coef;
         out->n_transitions[it] = (double)N;
         out->learner_win[it] = (double)wins / G;
         out->learner_draw[it] = (double)draws / G;
@@ -518,7 +560,7 @@ void train_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, fl
 
 void train_out_free(TrainOut *o) {
     double *d[] = {o->policy_loss, o->value_loss, o->entropy, o->approx_kl, o->clip_frac, o->grad_norm,
-                   o->explained_var, o->lr, o->n_transitions, o->learner_win, o->learner_draw, o->learner_loss,
+                   o->explained_var, o->lr, o->ent_coef, o->n_transitions, o->learner_win, o->learner_draw, o->learner_loss,
                    o->t_rollout, o->t_gae, o->t_update, o->t_iter};
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) free(d[i]);
     free(o->opponent); free(o->seat); free(o->moves); free(o->result);

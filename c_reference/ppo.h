@@ -47,20 +47,22 @@ void gae(const float *reward, const float *value, const uint8_t *done, size_t T,
          float *adv, float *ret);
 /* (A - mean) / (std + 1e-8) with float64 mean and population std; a single transition gets 0. */
 void normalize_advantages(const float *adv, size_t T, float *out);
-/* Learning rate of iteration i: constant (schedule 0) or cosine (1) over `iterations`. */
+/* Value at iteration i of a constant (schedule 0) or cosine (1) schedule over `iterations` from `lr` down
+ * to `lr_min` (SPEC section 6); used for the learning rate and for the entropy coefficient. */
 double lr_at(int schedule, double lr, double lr_min, int64_t iterations, int64_t i);
 
 typedef struct {
     int game;
-    double gamma, lam, clip_eps, vf_coef, ent_coef, max_grad_norm, lr, lr_min, opp_temperature, draw_reward;
-    int64_t epochs, games_per_iter, batch_size, lr_schedule, iterations, pool_size, snapshot_interval,
-        n_iterations;
+    double gamma, lam, clip_eps, vf_coef, ent_coef, ent_coef_min, max_grad_norm, lr, lr_min, opp_temperature,
+        draw_reward;
+    int64_t epochs, games_per_iter, batch_size, lr_schedule, ent_schedule, iterations, pool_size,
+        snapshot_interval, random_opening_plies, n_iterations;
     uint64_t seed;
 } TrainCfg;
 
 typedef struct {
     /* Per iteration [n_iterations]: logged statistics (SPEC section 6) and phase wall times (s). */
-    double *policy_loss, *value_loss, *entropy, *approx_kl, *clip_frac, *grad_norm, *explained_var, *lr;
+    double *policy_loss, *value_loss, *entropy, *approx_kl, *clip_frac, *grad_norm, *explained_var, *lr, *ent_coef;
     double *n_transitions, *learner_win, *learner_draw, *learner_loss;
     double *t_rollout, *t_gae, *t_update, *t_iter;
     /* Iteration 0's games [G] and [G, max_plies] (moves padded with -1). */

@@ -64,7 +64,7 @@ class TrainConfig:
     draw_reward: float = 0.0
     """Learner's reward for a draw."""
     random_opening_plies: int = 0
-    """Curriculum: each game starts after 0..this many uniformly random plies (at most 4; 0 = off)."""
+    """Curriculum: each game starts after 0..this many random plies that do not end it (0 = off)."""
     pool_size: int = 10
     """Most snapshots kept in the opponent pool (entry 0, the initial parameters, always stays)."""
     snapshot_interval: int = 5
@@ -89,7 +89,7 @@ class TrainConfig:
 _INT_RANGES = {
     "hidden": (1, 4096), "depth": (1, 64), "iterations": (1, 10**7), "games_per_iter": (2, 10**6),
     "batch_size": (1, 10**7), "epochs": (1, 1000), "pool_size": (2, 10**4),
-    "snapshot_interval": (1, 10**7), "random_opening_plies": (0, 4), "seed": (0, 2**63 - 1), "eval_every": (0, 10**7),
+    "snapshot_interval": (1, 10**7), "random_opening_plies": (0, 40), "seed": (0, 2**63 - 1), "eval_every": (0, 10**7),
 }
 _FLOAT_RANGES = {
     "lr": (0.0, 10.0), "lr_min": (0.0, 10.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),

@@ -700,6 +700,17 @@ def rollout(game, learner_params, pool, spec, cfg, seed, iteration):
         opp = below(len(pool), seed, OPPONENT, iteration, g, 0)
         learner_side = 1 if g % 2 == 0 else 2
         board, moves, p = new_board(game), [], 0
+        # Curriculum: k random plies that do not end the game (ALGORITHM "Curriculum").
+        k = below(int(cfg.get("random_opening_plies", 0)) + 1, seed, CURRICULUM, iteration, g, 0)
+        for j in range(k):
+            ok = [a for a in np.flatnonzero(legal_mask(game, board))
+                  if winner(game, play(game, board, int(a))) == ONGOING]
+            if not ok:
+                break
+            action = int(ok[below(len(ok), seed, CURRICULUM, iteration, g, j + 1)])
+            board = play(game, board, action)
+            moves.append(action)
+            p += 1
         while winner(game, board) == ONGOING:
             obs, mask = observe(game, board), legal_mask(game, board)
             if side_to_move(board) == learner_side:
@@ -724,8 +735,9 @@ def rollout(game, learner_params, pool, spec, cfg, seed, iteration):
             p += 1
         status = winner(game, board)
         outcome = 0 if status == DRAW else (1 if status == learner_side else -1)
-        rows["reward"][-1] = {1: 1.0, -1: -1.0, 0: draw_reward}[outcome]
-        rows["done"][-1] = 1
+        if len(rows["action"]) > offsets[-1]:  # after a curriculum opening the learner may never move
+            rows["reward"][-1] = {1: 1.0, -1: -1.0, 0: draw_reward}[outcome]
+            rows["done"][-1] = 1
         moves_all.append(moves)
         opponent.append(opp)
         result.append(outcome)

@@ -51,11 +51,21 @@ def spec_of(game, arch, hidden=16, depth=3):
     return (arch, nv.OBS_SIZE[game], hidden, depth, nv.N_ACTIONS[game])
 
 
+# Train-mode inputs the C binary requires (entropy schedule, curriculum) that `fileformat.INPUTS` may not
+# list yet; `prepare_case` rejects unlisted names, so the session adds any that are missing.
+TRAIN_INPUTS = {"cfg.ent_coef_min": ("f64", 0), "cfg.ent_schedule": ("i64", 0),
+                "cfg.random_opening_plies": ("i64", 0)}
+
+
 @pytest.fixture(scope="session")
 def binary():
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler (cc or gcc): `apt-get install gcc` to test the C reference")
-    return cbuild.build_binary()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, kind in TRAIN_INPUTS.items():
+            if name not in ff.INPUTS["train"]:
+                mp.setitem(ff.INPUTS["train"], name, kind)
+        yield cbuild.build_binary()
 
 
 @pytest.fixture(scope="session")
@@ -262,23 +272,15 @@ def train_case(game, spec, params, seed, games, **overrides):
             "cfg.lr": 3e-3, "cfg.lr_min": 0.0, "cfg.opp_temperature": 1.0, "cfg.draw_reward": 0.0,
             "cfg.epochs": 2, "cfg.games_per_iter": games, "cfg.batch_size": 16, "cfg.lr_schedule": 0,
             "cfg.iterations": 10, "cfg.pool_size": 3, "cfg.snapshot_interval": 1, "cfg.seed": seed,
-            "cfg.n_iterations": 1}
+            "cfg.n_iterations": 1, "cfg.ent_coef_min": 0.0, "cfg.ent_schedule": 0,
+            "cfg.random_opening_plies": 0}
     case.update(overrides)
     return case
 
 
-@pytest.mark.parametrize("game,arch,opp_t", [(0, 0, 1.0), (0, 1, 0.0), (1, 0, 0.5), (1, 1, 1.0)],
-                         ids=CASE_IDS)
-def test_train_iteration0_matches_naive(run, game, arch, opp_t):
-    games, seed = (16, 11) if game == nv.TICTACTOE else (8, 12)
-    spec = spec_of(game, arch, hidden=16, depth=2)
-    rng = np.random.default_rng(seed)
-    params = (nv.init_params(spec, seed) + rng.normal(0, 0.3, nv.n_params(spec))).astype(np.float32)
-    out = run("train", train_case(game, spec, params, seed, games, **{"cfg.opp_temperature": opp_t}))
-    cfg = {**nv.DEFAULTS, "games_per_iter": games, "opp_temperature": opp_t, "epochs": 2, "batch_size": 16,
-           "lr": 3e-3, "iterations": 10, "pool_size": 3, "snapshot_interval": 1}
-    zeros = np.zeros_like(params)
-    ref = nv.ppo_iteration(game, params, zeros, zeros, 0, [params.copy()], spec, cfg, seed, 0)
+def assert_iteration0_matches(out, ref, game, games):
+    """Iteration 0's games exactly, its transitions (exact or within the BLAS bound), GAE, and the logged
+    means of its update against the twin's `ppo_iteration` result `ref`."""
     ro = ref["rollout"]
     moves = np.full((games, MAX_PLIES[game]), -1)
     for g, mv in enumerate(ro["moves"]):
@@ -302,17 +304,98 @@ def test_train_iteration0_matches_naive(run, game, arch, opp_t):
         c, r = float(out[f"log.{key}"][0]), ref["stats"][key]
         assert abs(c - r) <= STATS_RTOL * abs(r) + 1e-6, f"log.{key}: {c} vs {r}"
     assert abs(out["log.explained_var"][0] - ref["stats"]["explained_variance"]) <= 1e-4
+
+
+@pytest.mark.parametrize("game,arch,opp_t", [(0, 0, 1.0), (0, 1, 0.0), (1, 0, 0.5), (1, 1, 1.0)],
+                         ids=CASE_IDS)
+def test_train_iteration0_matches_naive(run, game, arch, opp_t):
+    games, seed = (16, 11) if game == nv.TICTACTOE else (8, 12)
+    spec = spec_of(game, arch, hidden=16, depth=2)
+    rng = np.random.default_rng(seed)
+    params = (nv.init_params(spec, seed) + rng.normal(0, 0.3, nv.n_params(spec))).astype(np.float32)
+    out = run("train", train_case(game, spec, params, seed, games, **{"cfg.opp_temperature": opp_t}))
+    cfg = {**nv.DEFAULTS, "games_per_iter": games, "opp_temperature": opp_t, "epochs": 2, "batch_size": 16,
+           "lr": 3e-3, "iterations": 10, "pool_size": 3, "snapshot_interval": 1}
+    zeros = np.zeros_like(params)
+    ref = nv.ppo_iteration(game, params, zeros, zeros, 0, [params.copy()], spec, cfg, seed, 0)
+    assert_iteration0_matches(out, ref, game, games)
     assert int(out["adam.t"]) == ref["t"]
     assert np.quantile(np.abs(out["params"] - ref["params"]), 0.99) <= 1e-5
     assert int(out["pool.size"]) == 2 and out["log.lr"][0] == 3e-3
+    assert out["log.ent_coef"][0] == 0.01
+
+
+# Random-opening curriculum (K plies) with a cosine entropy schedule over I = 3 iterations, 2 run:
+# iteration 0 uses the peak, iteration 1 the midpoint. (game, arch, K, games, seed).
+CURRICULUM_CASES = [(0, 0, 4, 16, 21), (0, 1, 8, 16, 22), (1, 0, 4, 8, 23), (1, 1, 8, 8, 24)]
+CURRICULUM_IDS = ["ttt-K4", "ttt-K8", "c4-K4", "c4-K8"]
+
+
+@pytest.mark.parametrize("game,arch,K,games,seed", CURRICULUM_CASES, ids=CURRICULUM_IDS)
+def test_train_curriculum_and_entropy_schedule_match_naive(run, game, arch, K, games, seed):
+    spec = spec_of(game, arch, hidden=16, depth=2)
+    rng = np.random.default_rng(seed)
+    params = (nv.init_params(spec, seed) + rng.normal(0, 0.3, nv.n_params(spec))).astype(np.float32)
+    ent, ent_min, iterations = 0.05, 0.002, 3
+    out = run("train", train_case(game, spec, params, seed, games, **{
+        "cfg.ent_coef": ent, "cfg.ent_coef_min": ent_min, "cfg.ent_schedule": 1, "cfg.iterations": iterations,
+        "cfg.random_opening_plies": K, "cfg.n_iterations": 2}))
+    cfg = {**nv.DEFAULTS, "games_per_iter": games, "epochs": 2, "batch_size": 16, "lr": 3e-3,
+           "iterations": iterations, "pool_size": 3, "snapshot_interval": 1, "ent_coef": ent,
+           "ent_coef_min": ent_min, "ent_schedule": "cosine", "random_opening_plies": K}
+    p, m, v, t, pool, refs = params, np.zeros_like(params), np.zeros_like(params), 0, [params.copy()], []
+    for i in range(2):
+        ref = nv.ppo_iteration(game, p, m, v, t, pool, spec, cfg, seed, i)
+        p, m, v, t = ref["params"], ref["m"], ref["v"], ref["t"]
+        pool = nv.pool_update(pool, p, i, cfg["snapshot_interval"], cfg["pool_size"])
+        refs.append(ref)
+    assert_iteration0_matches(out, refs[0], game, games)
+    # The openings really happened: games start at different plies, so the seat test, the move index and
+    # the action draws use each game's own ply.
+    lengths = (out["iter0.moves"] >= 0).sum(axis=1)
+    assert len(set(lengths.tolist())) > 1
+    # The schedule: the twin's value for each iteration, exactly (one float64 formula).
+    assert out["log.ent_coef"].tolist() == [r["ent_coef"] for r in refs]
+    assert refs[0]["ent_coef"] == ent and ent_min < refs[1]["ent_coef"] < ent
+    # Iteration 1 plays the same games (same counts and results) and the run ends at the same parameters.
+    assert out["log.n_transitions"].tolist() == [float(len(r["adv"])) for r in refs]
+    for r, (win, draw) in zip(refs, zip(out["log.learner_win"], out["log.learner_draw"], strict=True),
+                              strict=True):
+        res = r["rollout"]["result"]
+        assert (win, draw) == (np.mean(res == 1), np.mean(res == 0))
+    assert int(out["adam.t"]) == t and int(out["pool.size"]) == len(pool)
+    assert np.quantile(np.abs(out["params"] - p), 0.99) <= 1e-5
+
+
+def test_train_game_without_learner_move(run):
+    # Tic-Tac-Toe, K = 8: some openings leave the opponent a winning first move, so the game ends with no
+    # learner transition: no rows and no done flag for it, but its result still counts.
+    spec = spec_of(nv.TICTACTOE, nv.MLP, hidden=8, depth=1)
+    games, seed = 64, 5
+    params = nv.init_params(spec, seed)
+    out = run("train", train_case(0, spec, params, seed, games, **{"cfg.random_opening_plies": 8}))
+    cfg = {**nv.DEFAULTS, "games_per_iter": games, "epochs": 2, "batch_size": 16, "iterations": 10,
+           "pool_size": 3, "snapshot_interval": 1, "random_opening_plies": 8}
+    ro = nv.rollout(0, params, [params.copy()], spec, cfg, seed, 0)
+    silent = sorted(set(range(games)) - set(ro["game"].tolist()))
+    assert silent, "no game without a learner move: pick another seed"
+    np.testing.assert_array_equal(out["iter0.game"], ro["game"])
+    np.testing.assert_array_equal(out["iter0.done"], ro["done"])
+    assert int(out["iter0.done"].sum()) == games - len(silent)
+    seat = np.arange(games) % 2
+    for g in silent:                                   # the opponent won on its first move
+        assert out["iter0.result"][g] == 2 - seat[g]
+    assert out["log.learner_loss"][0] == np.mean(ro["result"] == -1)
 
 
 def test_train_identical_for_any_thread_count(run):
-    # 2048 games: batches reach the size where the rollout's OpenMP loops actually run in parallel.
+    # 2048 games: batches reach the size where the rollout's OpenMP loops (the curriculum openings too)
+    # actually run in parallel.
     spec = spec_of(nv.TICTACTOE, nv.RESMLP, hidden=16, depth=2)
     case = train_case(0, spec, nv.init_params(spec, 4), 4, 2048, **{
         "cfg.n_iterations": 2, "cfg.epochs": 1, "cfg.batch_size": 2048, "cfg.lr_schedule": 1,
-        "cfg.iterations": 2, "cfg.snapshot_interval": 1, "cfg.pool_size": 2})
+        "cfg.iterations": 2, "cfg.snapshot_interval": 1, "cfg.pool_size": 2, "cfg.random_opening_plies": 6,
+        "cfg.ent_schedule": 1, "cfg.ent_coef_min": 0.001})
     one, two = run("train", case, threads=1), run("train", case, threads=2)
     assert one.keys() == two.keys()
     for key in one:
@@ -320,6 +403,7 @@ def test_train_identical_for_any_thread_count(run):
             np.testing.assert_array_equal(one[key], two[key], err_msg=key)
     assert np.all(one["time.iteration"] > 0) and np.all(one["time.iteration"] >= one["time.rollout"])
     assert one["log.lr"].tolist() == [3e-3, 0.0]
+    assert one["log.ent_coef"].tolist() == [nv.learning_rate(i, 0.01, 0.001, 2, "cosine") for i in (0, 1)]
     assert int(one["pool.size"]) == 2
 
 
@@ -431,6 +515,20 @@ def test_bad_values_name_the_tensor(run):
         assert needle in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(CReferenceError, match="games_per_iter"):
         run("train", train_case(0, spec, params, 1, 7))
+    base = train_case(0, spec, params, 1, 8)
+    train_bad = {
+        "cfg.random_opening_plies = 41 is out of range [0, 40]": {"cfg.random_opening_plies": 41},
+        "cfg.random_opening_plies = -1 is out of range": {"cfg.random_opening_plies": -1},
+        "cfg.ent_schedule = 2 is out of range [0, 1]": {"cfg.ent_schedule": 2},
+        "cfg.ent_coef_min = nan is out of range": {"cfg.ent_coef_min": np.nan},
+    }
+    for needle, override in train_bad.items():
+        with pytest.raises(CReferenceError, match="exit 2") as info:
+            run("train", {**base, **override})
+        assert needle in str(info.value) and "\n" not in str(info.value)
+    for name in TRAIN_INPUTS:                          # required, not defaulted
+        with pytest.raises(CReferenceError, match=f"missing tensor '{name}'"):
+            run("train", {k: v for k, v in base.items() if k != name})
     with pytest.raises(CReferenceError, match="has no tensor"):
         run("kernels", {"game": 0, "net.spec": spec, "batch.typo": [1.0]})
 

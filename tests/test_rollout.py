@@ -48,9 +48,9 @@ def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
     np.testing.assert_array_equal(p1, p2)
 
 
-@pytest.mark.parametrize("game", ["tictactoe", "connect4"])
-def test_rollout_matches_twin(game):
-    cfg = small_cfg(game, 24, opp_temperature=0.7, draw_reward=0.25)
+@pytest.mark.parametrize("game,opening", [("tictactoe", 0), ("tictactoe", 6), ("connect4", 0), ("connect4", 8)])
+def test_rollout_matches_twin(game, opening):
+    cfg = small_cfg(game, 24, opp_temperature=0.7, draw_reward=0.25, random_opening_plies=opening)
     tr = Trainer(cfg)
     rng = np.random.default_rng(5)
     # A pool of three different networks, and a learner that differs from all of them.

@@ -59,10 +59,10 @@ INPUTS: dict[str, dict[str, tuple[str, int]]] = {
         "params": ("f32", 1),
         **{f"cfg.{k}": ("f64", 0) for k in ("gamma", "lam", "clip_eps", "vf_coef", "ent_coef",
                                             "max_grad_norm", "lr", "lr_min", "opp_temperature",
-                                            "draw_reward")},
+                                            "draw_reward", "ent_coef_min")},
         **{f"cfg.{k}": ("i64", 0) for k in ("epochs", "games_per_iter", "batch_size", "lr_schedule",
                                             "iterations", "pool_size", "snapshot_interval", "seed",
-                                            "n_iterations")},
+                                            "n_iterations", "ent_schedule", "random_opening_plies")},
     },
 }
 _SEED_KEYS = {"init.seed", "rng.seed", "cfg.seed"}  # uint64 seeds travel as their int64 bit pattern

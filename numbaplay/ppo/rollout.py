@@ -106,22 +106,29 @@ def _gather(x, mask, rows, n_rows, states, gid):
 
 @njit(cache=True)
 def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteration):
-    """Curriculum: game g starts after k uniformly random plies, k uniform in 0..opening_plies.
+    """Curriculum ("exploring starts"): game g starts after k random plies, k uniform in 0..opening_plies.
 
-    Draw 0 of stream (CURRICULUM, iteration, g) picks k; draw j picks the j-th ply among the legal
-    moves in index order. opening_plies <= 4, so no opening ends a game.
+    Draw 0 of stream (CURRICULUM, iteration, g) picks k; draw j picks ply j uniformly among the legal
+    moves, in index order, that do not end the game (the opening stops early if every move would).
+    So every game starts from a non-terminal position.
     """
     legal = np.empty(n_actions, dtype=np.int64)
+    trial = np.empty(4, dtype=np.int64)
     for g in range(states.shape[0]):
         key = stream_key(seed, CURRICULUM, iteration, g)
         k = key_below(key, 0, opening_plies + 1)
         for j in range(k):
-            n_legal = 0
+            n_ok = 0
             for a in range(n_actions):
                 if is_legal(gid, states[g], a):
-                    legal[n_legal] = a
-                    n_legal += 1
-            a = legal[key_below(key, j + 1, n_legal)]
+                    trial[:] = states[g]
+                    play(gid, trial, a)
+                    if trial[3] == 0:
+                        legal[n_ok] = a
+                        n_ok += 1
+            if n_ok == 0:
+                break
+            a = legal[key_below(key, j + 1, n_ok)]
             moves[g, states[g, 2]] = a
             play(gid, states[g], a)
 

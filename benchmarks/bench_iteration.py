@@ -1,0 +1,68 @@
+"""Time one training iteration per phase (rollout, GAE, update): median, min, max of repeats after a
+JIT warm-up. Writes results/bench/iteration_<preset>.json with machine info.
+
+    python benchmarks/bench_iteration.py --preset ttt-seed --repeats 5 --threads 2
+"""
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from numbaplay.presets import preset
+from numbaplay.ppo.trainer import Trainer
+from numbaplay.runs import machine_info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="ttt-seed")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    ap.add_argument("--blas-threads", type=int, default=1)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    numba.set_num_threads(args.threads)
+    cfg = preset(args.preset)
+    tr = Trainer(cfg)
+    times = {"rollout": [], "gae": [], "update": [], "iteration": []}
+    transitions = []
+    with threadpool_limits(args.blas_threads, user_api="blas"):
+        for i in range(args.warmup + args.repeats):
+            t0 = time.perf_counter()
+            n = tr.rollout()
+            t1 = time.perf_counter()
+            tr.advantages(n)
+            t2 = time.perf_counter()
+            tr.update(n)
+            t3 = time.perf_counter()
+            tr.iteration += 1
+            if i >= args.warmup:
+                for key, value in (("rollout", t1 - t0), ("gae", t2 - t1), ("update", t3 - t2),
+                                   ("iteration", t3 - t0)):
+                    times[key].append(value)
+                transitions.append(n)
+    summary = {k: {"median_s": float(np.median(v)), "min_s": float(np.min(v)), "max_s": float(np.max(v))}
+               for k, v in times.items()}
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    result = {"preset": args.preset, "config": cfg.to_dict(), "repeats": args.repeats, "warmup": args.warmup,
+              "numba_threads": args.threads, "blas_threads": args.blas_threads,
+              "transitions_per_iter": float(np.mean(transitions)), "phases": summary,
+              "machine": machine_info(), "uptime": load,
+              "command": "python benchmarks/bench_iteration.py " + " ".join(
+                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)}
+    out = Path(args.out or f"results/bench/iteration_{args.preset}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for k, v in summary.items():
+        print(f"{k:10s} median {v['median_s'] * 1e3:9.2f} ms  (min {v['min_s'] * 1e3:.2f}, max {v['max_s'] * 1e3:.2f})")
+    print(f"transitions per iteration: {result['transitions_per_iter']:.0f}; written {out}")
+
+
+if __name__ == "__main__":
+    main()
