@@ -13,8 +13,8 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numbaplay.presets import preset
 from numbaplay.ppo.trainer import Trainer
+from numbaplay.presets import preset
 from numbaplay.runs import machine_info
 
 

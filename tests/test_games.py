@@ -1,8 +1,8 @@
 """Bitboard game kernels against the plain-list twin (tests/naive.py), and position notation."""
+import naive
 import numpy as np
 import pytest
 
-import naive
 from numbaplay.errors import PositionError
 from numbaplay.games import get_game, parse_position
 from numbaplay.games.core import replay

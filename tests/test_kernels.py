@@ -1,8 +1,8 @@
 """Fast Numba kernels against the slow NumPy twin (tests/naive.py)."""
+import naive
 import numpy as np
 import pytest
 
-import naive
 from numbaplay.nn.adam import clip_and_adam
 from numbaplay.nn.net import Workspace, backward, forward
 from numbaplay.nn.params import NetSpec, init_params, layout, offsets

@@ -1,12 +1,12 @@
 """Rollout: identical for 1 and 2 threads, equal to the one-game-at-a-time twin, game-major buffers."""
+import naive
 import numba
 import numpy as np
 import pytest
 
-import naive
-from numbaplay.presets import preset
 from numbaplay.ppo.rollout import PAR_MIN_ROWS
 from numbaplay.ppo.trainer import Trainer
+from numbaplay.presets import preset
 
 
 def small_cfg(game, games, **kw):

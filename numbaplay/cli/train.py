@@ -51,8 +51,9 @@ def build_config(game: str, preset_name: str | None, config_file: str | None, ov
 @click.option("--threads", type=int, default=None, help="Numba threads (results do not depend on it).")
 @click.option("--eval-every", type=click.IntRange(0), default=None,
               help="Evaluate every this many iterations (0 = only at the end).")
-@click.option("--until-optimal", is_flag=True, help="Stop at the first evaluation that proves optimal play: greedy exploitability 0, sampled "
-              "exploitability below 0.01 and optimal-move rate 100% (tictactoe).")
+@click.option("--until-optimal", is_flag=True,
+              help="Stop at the first evaluation that proves optimal play: greedy exploitability 0, sampled "
+                   "exploitability below 0.01 and optimal-move rate 100% (tictactoe).")
 @click.option("--no-report", is_flag=True, help="Skip the PDF training report.")
 @guarded
 def train(game, preset_name, config_file, seed, iterations, out_dir, threads, eval_every, until_optimal,

@@ -105,7 +105,8 @@ class Trainer:
         rollout_kernel(self.slot_obs, self.slot_mask, self.slot_action, self.slot_logp, self.slot_value,
                        self.slot_count, self.moves, self.status, self.opponent, self.game.gid,
                        self.spec_arr, self.offs, self.params, pool, self.cfg.seed, self.iteration,
-                       self.cfg.opp_temperature, self.cfg.random_opening_plies, self.x_roll, self.m_roll, self.l_roll, self.v_roll,
+                       self.cfg.opp_temperature, self.cfg.random_opening_plies, self.x_roll, self.m_roll,
+                       self.l_roll, self.v_roll,
                        ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
         return pack_transitions(self.obs, self.mask, self.action, self.logp, self.value, self.reward,
                                 self.done, self.result, self.slot_obs, self.slot_mask, self.slot_action,
