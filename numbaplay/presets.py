@@ -7,11 +7,11 @@ from numbaplay.errors import ConfigError
 PRESETS: dict[str, dict] = {
     # The default for Tic-Tac-Toe: tuned for reaching provably optimal play fast and reliably.
     "tictactoe": dict(
-        game="tictactoe", arch="mlp", hidden=64, depth=2, iterations=600, games_per_iter=2048,
-        batch_size=1024, epochs=4, lr=3e-3, lr_min=1e-3, lr_schedule="cosine", gamma=1.0,
+        game="tictactoe", arch="mlp", hidden=128, depth=3, iterations=600, games_per_iter=2048,
+        batch_size=1024, epochs=4, lr=2e-3, lr_min=5e-4, lr_schedule="cosine", gamma=1.0,
         gae_lambda=1.0, clip_eps=0.2, vf_coef=0.5, ent_coef=0.01, ent_coef_min=0.0,
         ent_schedule="cosine", max_grad_norm=0.5, opp_temperature=1.5, draw_reward=0.5,
-        random_opening_plies=4, pool_size=10, snapshot_interval=5, seed=0, eval_every=5),
+        random_opening_plies=4, pool_size=10, snapshot_interval=5, seed=0, eval_every=2),
     # The reference study's tuned Tic-Tac-Toe setting, kept for speed comparisons.
     "ttt-seed": dict(
         game="tictactoe", arch="mlp", hidden=256, depth=4, iterations=500, games_per_iter=512,

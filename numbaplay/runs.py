@@ -67,6 +67,15 @@ def _json_default(value):
     raise TypeError(type(value))
 
 
+def load_blas() -> None:
+    """Load the BLAS that the kernels call (SciPy's OpenBLAS, through Numba's helper), so that
+    threadpoolctl can see and limit it: it only limits libraries already loaded."""
+    import scipy.linalg.cython_blas  # noqa: F401
+    from numba.np.linalg import ensure_blas
+
+    ensure_blas()
+
+
 def provably_optimal(result: dict) -> bool:
     """The --until-optimal test: greedy exploitability exactly 0, sampled exploitability below the
     evaluator's threshold (0.01) and a 100% optimal-move rate. Stricter than greedy exploitability
@@ -84,6 +93,7 @@ def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, pr
     """
     from threadpoolctl import threadpool_limits
 
+    load_blas()
     with threadpool_limits(blas_threads, user_api="blas"):
         return _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from numbaplay.report.stats import clopper_pearson, median_with_count, t_interval
 
 
-def train(out: Path, seed: int, threads: int, preset: str) -> float:
+def train(out: Path, seed: int, threads: int, preset: str, extra=()) -> float:
     cmd = [sys.executable, "-m", "numbaplay", "train", "tictactoe", "--preset", preset, "--until-optimal",
-           "--seed", str(seed), "--threads", str(threads), "--out", str(out)]
+           "--seed", str(seed), "--threads", str(threads), "--out", str(out), *extra]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - t
@@ -38,7 +38,7 @@ def main():
         sys.exit(f"{out} exists; move it away first (results are never overwritten)")
     out.mkdir(parents=True)
     warm = out / "warmup"
-    train(warm, 12345, args.threads, args.preset)  # fills the JIT cache; not counted
+    train(warm, 12345, args.threads, args.preset, ["--iterations", "2"])  # fills the JIT cache; not counted
     shutil.rmtree(warm)
     rows = []
     for seed in args.seeds:

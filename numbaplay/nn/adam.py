@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def grad_norm(grad):
     """L2 norm of the whole flat gradient, sum of squares in float64 in parameter order."""
     s = 0.0
@@ -15,7 +15,7 @@ def grad_norm(grad):
     return math.sqrt(s)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
     """Clip `grad` in place to `max_grad_norm` (if > 0), then one Adam step; returns the norm before.
 

@@ -39,25 +39,25 @@ class Workspace:
         self.dt = np.zeros((rows, hid), np.float32)          # backward scratch
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sigmoid(z):
     return np.float32(1.0) / (np.float32(1.0) + np.exp(-z))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gelu(x):
     """GELU (tanh approximation) of a float32 scalar."""
     return x * _sigmoid(GELU_K * (x + GELU_C * x * x * x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gelu_grad(x):
     """d gelu / dx of a float32 scalar."""
     s = _sigmoid(GELU_K * (x + GELU_C * x * x * x))
     return s + x * s * (np.float32(1.0) - s) * GELU_K * (np.float32(1.0) + GELU_C3 * x * x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _add_bias(out, b, relu):
     n, h = out.shape
     for i in range(n):
@@ -66,7 +66,7 @@ def _add_bias(out, b, relu):
             out[i, j] = v if (not relu or v > 0) else np.float32(0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _layernorm(y, xhat, rstd, x, g, b):
     """y = g (x - mu) / sqrt(var + eps) + b per row, two-pass statistics in float32."""
     n, h = x.shape
@@ -89,7 +89,7 @@ def _layernorm(y, xhat, rstd, x, g, b):
             y[i, j] = g[j] * xv + b[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _layernorm_backward(dx, gg, gb, dy, xhat, rstd, g, accumulate):
     """Backward of _layernorm: dx (+)= ..., gg/gb (+)= parameter gradients."""
     n, h = dy.shape
@@ -116,7 +116,7 @@ def _layernorm_backward(dx, gg, gb, dy, xhat, rstd, g, accumulate):
             dx[i, j] = dx[i, j] + v if accumulate else v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _col_sum(out, d):
     n, h = d.shape
     for j in range(h):
@@ -126,14 +126,14 @@ def _col_sum(out, d):
         out[j] = s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _heads_start(spec, offs):
     if spec[0] == MLP:
         return 2 * spec[3]
     return 2 + 4 * (spec[3] - 1) + 2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def forward(params, spec, offs, x, n, hs, us, pre, xh, rs, logits, vpre):
     """Forward pass on rows 0..n-1.
 
@@ -186,7 +186,7 @@ def forward(params, spec, offs, x, n, hs, us, pre, xh, rs, logits, vpre):
         vpre[i] = s + vb
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def backward(grad, params, spec, offs, x, n, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt):
     """Gradient of a loss with respect to every parameter, given dL/dlogits and dL/dvpre.
 

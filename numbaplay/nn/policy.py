@@ -10,7 +10,7 @@ from numba import njit
 NEG_INF = np.float32(-np.inf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def masked_log_softmax(logp, logits, mask):
     """logp[a] = log p_a over legal actions, -inf where illegal; returns the entropy (float32).
 
@@ -37,7 +37,7 @@ def masked_log_softmax(logp, logits, mask):
     return ent
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sample_action(logits, mask, temperature, u):
     """Action drawn at `temperature` from masked logits with the uniform u (docs/ALGORITHM.md).
 
@@ -73,7 +73,7 @@ def sample_action(logits, mask, temperature, u):
     return last
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, adv, ret, n,
                    clip_eps, vf_coef, ent_coef):
     """Loss terms and dL/dlogits, dL/dvpre for one minibatch of n rows (SPEC section 6).

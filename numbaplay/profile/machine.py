@@ -1,0 +1,252 @@
+"""What this machine can do at best: single-precision GEMM peak and memory bandwidth, measured once.
+
+Peak: `sgemm` on square float32 matrices through `numbaplay.nn.blas.gemm_nt`, i.e. the very BLAS the
+network kernels call (SciPy's OpenBLAS, reached through Numba's `numba_xxgemm`), at 1 BLAS thread and at
+every core; the best of a few calls, `2 n^3` FLOPs each. Bandwidth: the best of a few passes of a copy
+(`b = a`, 2 x 4 bytes per element) and a STREAM triad (`a = b + s c`, 3 x 4 bytes) over arrays far
+larger than the L2 cache, serial and `prange` over every core.
+
+Every rate is kept twice: per wall second (what the machine gave at the time; a shared machine gives
+less) and per CPU second of the process (what a core does while it runs; for one thread this is close
+to the hardware's peak whatever the load).
+
+Results are cached in `machine.json` under `$NUMBAPLAY_CACHE_DIR` (default `~/.cache/numbaplay`), keyed
+by CPU model and core count, with the load (`uptime`) at the time they were measured: a busy machine
+measures low, so `refresh=True` measures again.
+
+BLAS thread limits: threadpoolctl changes only the libraries already loaded when a limit is set, and
+Numba loads SciPy's OpenBLAS lazily, at the first kernel that needs it. `blas_limits` therefore loads it
+first; `blas_threads_in_effect` reports what every loaded BLAS really uses.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+CACHE_FILE = "machine.json"
+GEMM_N = 2048
+"""Side of the square matrices of the peak measurement (17 GFLOP per call)."""
+ARRAY_MB = 64
+"""Size of each array of the bandwidth measurement (three of them for the triad)."""
+
+
+def cache_dir() -> Path:
+    """`$NUMBAPLAY_CACHE_DIR`, else `~/.cache/numbaplay`."""
+    env = os.environ.get("NUMBAPLAY_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "numbaplay"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def core_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def machine_key() -> str:
+    """The cache key: CPU model and usable core count."""
+    return f"{cpu_model()} | {core_count()} cores"
+
+
+def uptime() -> str:
+    """`uptime`'s line (load averages), or the 1/5/15-minute load averages where it is missing."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        one, five, fifteen = os.getloadavg()
+        return f"load average: {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+# -- BLAS threads ---------------------------------------------------------------------------------------
+def load_numba_blas() -> None:
+    """Make Numba load the BLAS its kernels call (a 1 x 1 GEMM), so that thread limits reach it."""
+    from numbaplay.nn.blas import gemm_nt
+
+    one = np.ones((1, 1), np.float32)
+    gemm_nt(np.zeros((1, 1), np.float32), one, one, np.float32(0.0))
+
+
+@contextlib.contextmanager
+def blas_limits(threads: int):
+    """Every BLAS (Numba's included) limited to `threads` threads inside the block."""
+    from threadpoolctl import threadpool_limits
+
+    load_numba_blas()
+    with threadpool_limits(threads, user_api="blas"):
+        yield
+
+
+def blas_threads_in_effect() -> dict[str, int]:
+    """Thread count of every loaded BLAS library, by file name."""
+    from threadpoolctl import threadpool_info
+
+    return {Path(i["filepath"]).name: int(i["num_threads"]) for i in threadpool_info()
+            if i.get("user_api") == "blas"}
+
+
+# -- kernels --------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _copy(b, a):
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+
+
+@njit(cache=True, parallel=True)
+def _copy_par(b, a):
+    for i in prange(a.shape[0]):
+        b[i] = a[i]
+
+
+@njit(cache=True)
+def _triad(a, b, c, s):
+    for i in range(a.shape[0]):
+        a[i] = b[i] + s * c[i]
+
+
+@njit(cache=True, parallel=True)
+def _triad_par(a, b, c, s):
+    for i in prange(a.shape[0]):
+        a[i] = b[i] + s * c[i]
+
+
+def _best_seconds(fn, repeats: int) -> tuple[float, float]:
+    """(best wall seconds, best process CPU seconds) of `repeats` calls after a warm-up call."""
+    fn()  # warm-up: compile or load, page in
+    wall = cpu = float("inf")
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall, cpu
+
+
+def measure_gemm_gflops(n: int = GEMM_N, threads: int = 1, repeats: int = 3) -> tuple[float, float]:
+    """(GFLOP per wall second, GFLOP per CPU second) of the best `n x n x n` float32 GEMM through
+    Numba's BLAS at `threads` BLAS threads. Per CPU second is per core: CPU time adds up over threads."""
+    from numbaplay.nn.blas import gemm_nt
+
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    c = np.zeros((n, n), np.float32)
+    with blas_limits(threads):
+        wall, cpu = _best_seconds(lambda: gemm_nt(c, a, b, np.float32(0.0)), repeats)
+    flop = 2.0 * n ** 3
+    return flop / wall / 1e9, flop / max(cpu, 1e-9) / 1e9
+
+
+def measure_bandwidth_gbs(array_mb: int = ARRAY_MB, parallel: bool = False, repeats: int = 5) -> dict:
+    """Best copy and triad bandwidth in GB per wall second and per CPU second (bytes read + written,
+    write-allocate not counted)."""
+    size = array_mb * 2 ** 20 // 4
+    a = np.ones(size, np.float32)
+    b = np.ones(size, np.float32)
+    c = np.ones(size, np.float32)
+    copy, triad = (_copy_par, _triad_par) if parallel else (_copy, _triad)
+    w_copy, c_copy = _best_seconds(lambda: copy(b, a), repeats)
+    w_triad, c_triad = _best_seconds(lambda: triad(a, b, c, np.float32(0.5)), repeats)
+    copy_bytes, triad_bytes = 2 * 4 * size, 3 * 4 * size
+    return {"copy": copy_bytes / w_copy / 1e9, "triad": triad_bytes / w_triad / 1e9,
+            "copy_per_cpu_s": copy_bytes / max(c_copy, 1e-9) / 1e9,
+            "triad_per_cpu_s": triad_bytes / max(c_triad, 1e-9) / 1e9}
+
+
+VERSION = 2
+"""Format of a cache entry; entries of another version are measured again."""
+
+
+def measure(gemm_n: int = GEMM_N, array_mb: int = ARRAY_MB, on_progress=None) -> dict:
+    """Measure peak and bandwidth now; `on_progress(text)` is told what is being measured.
+
+    Wall-clock rates are what the machine gave at the time (a shared machine gives less); rates per CPU
+    second are what a core does while it runs, close to the hardware's whatever the load.
+    """
+    say = on_progress or (lambda text: None)
+    cores = core_count()
+    load_before = uptime()
+    wall, cpu = {}, {}
+    for threads in sorted({1, cores}):
+        say(f"sgemm {gemm_n}^3 at {threads} BLAS thread(s)")
+        wall[str(threads)], cpu[str(threads)] = measure_gemm_gflops(gemm_n, threads)
+    say(f"memory bandwidth ({array_mb} MB arrays)")
+    serial = measure_bandwidth_gbs(array_mb, parallel=False)
+    par = measure_bandwidth_gbs(array_mb, parallel=True)
+    return {
+        "version": VERSION, "key": machine_key(), "cpu": cpu_model(), "cores": cores,
+        "gemm_gflops": wall,
+        "gemm_gflops_per_cpu_s": cpu,
+        "bandwidth_gbs": {"1": max(serial["copy"], serial["triad"]),
+                          str(cores): max(par["copy"], par["triad"], serial["copy"], serial["triad"])},
+        "bandwidth_gbs_per_cpu_s": {"1": max(serial["copy_per_cpu_s"], serial["triad_per_cpu_s"])},
+        "copy_gbs": {"1": serial["copy"], "all": par["copy"]},
+        "triad_gbs": {"1": serial["triad"], "all": par["triad"]},
+        "numba_threads": get_num_threads(), "gemm_n": gemm_n, "array_mb": array_mb,
+        "blas": sorted(blas_threads_in_effect()),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "uptime_before": load_before,
+        "uptime_after": uptime(),
+    }
+
+
+def machine_peaks(refresh: bool = False, gemm_n: int = GEMM_N, array_mb: int = ARRAY_MB,
+                  on_progress=None) -> tuple[dict, bool]:
+    """This machine's entry from the cache, measuring (and saving) it when missing or `refresh`.
+
+    Returns (entry, cached): cached is True when nothing was measured.
+    """
+    path = cache_dir() / CACHE_FILE
+    key = machine_key()
+    data = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+    if not refresh and isinstance(data.get(key), dict) and data[key].get("version") == VERSION:
+        return data[key], True
+    entry = measure(gemm_n, array_mb, on_progress)
+    data[key] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return entry, False
+
+
+def peak_at(entry: dict, threads: int) -> tuple[float, float]:
+    """(GEMM GFLOP/s, bandwidth GB/s) at `threads` threads: the measured value at that count, or the
+    nearest measured count below it (1 thread always exists)."""
+    def pick(table):
+        counts = sorted(int(k) for k in table)
+        best = max([c for c in counts if c <= threads] or counts[:1])
+        return float(table[str(best)])
+
+    return pick(entry["gemm_gflops"]), pick(entry["bandwidth_gbs"])
+
+
+def best_peaks(entry: dict) -> tuple[float, float]:
+    """(GEMM GFLOP/s, bandwidth GB/s): the best wall-clock rates measured at any thread count."""
+    return max(map(float, entry["gemm_gflops"].values())), max(map(float, entry["bandwidth_gbs"].values()))
+
+
+def core_peaks(entry: dict) -> tuple[float, float]:
+    """(GEMM GFLOP, bandwidth GB) per CPU second of one core: the rates to hold CPU times against."""
+    return float(entry["gemm_gflops_per_cpu_s"]["1"]), float(entry["bandwidth_gbs_per_cpu_s"]["1"])
