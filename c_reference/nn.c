@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nn.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,8 +445,11 @@ void adam_step(float *params, float *m, float *v, const float *g, size_t n, int6
     float a = (float)(lr / bc1), s = (float)sqrt(bc2);
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
-        m[i] = 0.9f * m[i] + 0.1f * gi;
-        v[i] = 0.999f * v[i] + 0.001f * gi * gi;  /* (0.001 g) g, left to right */
+        float mi = 0.9f * m[i] + 0.1f * gi;
+        float vi = 0.999f * v[i] + 0.001f * gi * gi;  /* (0.001 g) g, left to right */
+        /* Subnormal moments are flushed to 0 (docs/ALGORITHM.md, "Optimiser"). */
+        m[i] = fabsf(mi) < FLT_MIN ? 0.0f : mi;
+        v[i] = vi < FLT_MIN ? 0.0f : vi;
         params[i] = params[i] - a * m[i] / (sqrtf(v[i]) / s + 1e-8f);
     }
 }

@@ -632,7 +632,7 @@ def adam_step(params, grad, m, v, t, lr):
     """One Adam step, float32 per ALGORITHM; returns (params, m, v, t) as new arrays. t += 1 first; bc1, bc2
     in float64; `a = float32(lr / bc1)`, `s = float32(sqrt(bc2))`; per entry in float32, one operation at a
     time, left to right: `m = 0.9 m + 0.1 g`, `v = 0.999 v + (0.001 g) g`,
-    `theta = theta - (a m) / (sqrt(v) / s + 1e-8)`,
+    `theta = theta - (a m) / (sqrt(v) / s + 1e-8)`, with m and v below the smallest normal float32 set to 0,
     with the constants float32(0.9), float32(0.1), float32(0.999), float32(0.001), float32(1e-8)."""
     f32 = np.float32
     params, grad = np.asarray(params, dtype=f32), np.asarray(grad, dtype=f32)
@@ -644,6 +644,10 @@ def adam_step(params, grad, m, v, t, lr):
     s = f32(math.sqrt(bc2))
     m = (BETA1 * m + ONE_MINUS_BETA1 * grad).astype(f32)
     v = (BETA2 * v + (ONE_MINUS_BETA2 * grad) * grad).astype(f32)
+    # Moments below the smallest normal float32 are flushed to 0 (ALGORITHM "Optimiser").
+    tiny = np.finfo(f32).tiny
+    m = np.where(np.abs(m) < tiny, f32(0.0), m).astype(f32)
+    v = np.where(v < tiny, f32(0.0), v).astype(f32)
     params = (params - (a * m) / (np.sqrt(v) / s + ADAM_EPS)).astype(f32)
     return params, m, v, t
 

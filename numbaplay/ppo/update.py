@@ -1,7 +1,7 @@
 """The PPO update of one iteration: epochs of shuffled minibatches (SPEC section 6).
 
 Each minibatch step is four kernels: gather rows, forward, loss gradient at the heads plus backward,
-clip + Adam. `ppo_epochs` runs them all in one compiled call; `numbaplay.ppo.profile` times them apart.
+clip + Adam. `ppo_epochs` runs them all in one compiled call; `numbaplay.profile.phases` times them apart.
 """
 import numpy as np
 from numba import njit
