@@ -94,14 +94,12 @@ def _layernorm_backward(dx, gg, gb, dy, xhat, rstd, g, accumulate):
     """Backward of _layernorm: dx (+)= ..., gg/gb (+)= parameter gradients."""
     n, h = dy.shape
     inv_h = np.float32(1.0) / np.float32(h)
-    for j in range(h):
-        sg = np.float32(0.0)
-        sb = np.float32(0.0)
-        for i in range(n):
-            sg += dy[i, j] * xhat[i, j]
-            sb += dy[i, j]
-        gg[j] = sg
-        gb[j] = sb
+    gg[:] = 0.0
+    gb[:] = 0.0
+    for i in range(n):  # row-major; each column still summed in row order
+        for j in range(h):
+            gg[j] += dy[i, j] * xhat[i, j]
+            gb[j] += dy[i, j]
     for i in range(n):
         m1 = np.float32(0.0)
         m2 = np.float32(0.0)
@@ -118,12 +116,12 @@ def _layernorm_backward(dx, gg, gb, dy, xhat, rstd, g, accumulate):
 
 @njit(cache=True, error_model="numpy")
 def _col_sum(out, d):
+    """out[j] = sum over rows of d[:, j], each column summed in row order (row-major traversal)."""
     n, h = d.shape
-    for j in range(h):
-        s = np.float32(0.0)
-        for i in range(n):
-            s += d[i, j]
-        out[j] = s
+    out[:] = 0.0
+    for i in range(n):
+        for j in range(h):
+            out[j] += d[i, j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -202,11 +200,10 @@ def backward(grad, params, spec, offs, x, n, hs, us, pre, xh, rs, dlogits, dvpre
     _col_sum(grad[offs[t + 1]:offs[t + 2]], dlogits[:n])
     gvw = grad[offs[t + 2]:offs[t + 3]]
     vw = params[offs[t + 2]:offs[t + 3]]
-    for j in range(hid):
-        s = np.float32(0.0)
-        for i in range(n):
-            s += dvpre[i] * y[i, j]
-        gvw[j] = s
+    gvw[:] = 0.0
+    for i in range(n):  # row-major; each column still summed in row order
+        for j in range(hid):
+            gvw[j] += dvpre[i] * y[i, j]
     s = np.float32(0.0)
     for i in range(n):
         s += dvpre[i]
