@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gae(adv, ret, reward, value, done, n, gamma, lam):
     """out adv, ret: float32[>=n]; reward, value: float32[>=n]; done: uint8[>=n]; float32 arithmetic."""
     g = np.float32(gamma)
@@ -27,7 +27,7 @@ def gae(adv, ret, reward, value, done, n, gamma, lam):
         next_adv = a
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def normalize(out, adv, n):
     """out = (adv - mean) / (std + 1e-8), mean and population std in float64 in buffer order."""
     if n < 2:
