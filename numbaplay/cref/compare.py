@@ -11,8 +11,9 @@ and b the C value, the tolerance model is (SPEC section 8):
   normalisation, the masked softmax (run on C's logits) and clipping + Adam (run on C's gradient);
 - ``blas``: tensors that pass through a GEMM pass when ``max|a - b| <= BLAS_RTOL max|b| + BLAS_ATOL``
   per tensor: logits, value, log-probabilities, entropy, dL/dlogits, the loss terms, the gradient
-  split into its (name, shape, offset) tensors, and the parameters after one Adam step on each
-  implementation's own gradient; ``max_rel`` below is ``max|a - b| / max|b|``, the quantity bounded;
+  split into its (name, shape, offset) tensors, the parameters after one Adam step on each
+  implementation's own gradient, and the parameters and Adam moments after a short training iteration
+  (the `small` cases); ``max_rel`` below is ``max|a - b| / max|b|``, the quantity bounded;
 - ``stats``: the logged means of a short training iteration (SPEC section 6; the `small` cases, a few
   minibatch steps), means of terms that cancel, where later minibatches see parameters that differ by
   BLAS noise carried through Adam: ``max|a - b| <= STATS_RTOL max|b| + STATS_ATOL``;
@@ -373,19 +374,27 @@ def _forward(params, spec: NetSpec, obs):
     return logits, vpre, (ws, x)
 
 
+@njit(cache=True)
+def _masked_policy(logp_all, probs, entropy, logits, mask):
+    """Per row: masked log-probabilities and probabilities (0 on illegal actions, C's convention) and
+    the entropy, by `masked_log_softmax` and the float32 `exp` the Numba kernels use."""
+    row = np.empty(logits.shape[1], dtype=np.float32)
+    for i in range(logits.shape[0]):
+        entropy[i] = masked_log_softmax(row, logits[i], mask[i])
+        for a in range(logits.shape[1]):
+            if mask[i, a]:
+                logp_all[i, a] = row[a]
+                probs[i, a] = np.exp(row[a])
+
+
 def masked_softmax(logits, mask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Numba's masked policy per row: (logp_all, probs, entropy), 0 on illegal actions (C's convention)."""
+    """Numba's masked policy of every row: (logp_all, probs, entropy), 0 on illegal actions."""
     logits = np.ascontiguousarray(logits, np.float32)
     mask = np.ascontiguousarray(mask, np.uint8)
-    n, n_act = logits.shape
-    logp_all = np.zeros((n, n_act), np.float32)
-    entropy = np.zeros(n, np.float32)
-    row = np.empty(n_act, np.float32)
-    for i in range(n):
-        entropy[i] = masked_log_softmax(row, logits[i], mask[i])
-        legal = mask[i] != 0
-        logp_all[i] = np.where(legal, row, np.float32(0.0))
-    probs = np.where(mask != 0, np.exp(logp_all), np.float32(0.0)).astype(np.float32)
+    logp_all = np.zeros(logits.shape, np.float32)
+    probs = np.zeros(logits.shape, np.float32)
+    entropy = np.zeros(logits.shape[0], np.float32)
+    _masked_policy(logp_all, probs, entropy, logits, mask)
     return logp_all, probs, entropy
 
 

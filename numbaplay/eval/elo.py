@@ -8,9 +8,10 @@ usual Elo fit). It is concave; Newton's method with step limiting finds the maxi
 
 - **Ladder**: every rating fitted jointly with player 0 fixed at 0. The maximum exists iff the graph
   "i scored at least half a point against j" is strongly connected (Zermelo 1929; Ford 1957). A player
-  with a perfect or zero total score breaks that: such players are set aside one at a time (the
-  strongest first, as they appear), the rest is fitted, and each set-aside player is fitted alone
-  against the fitted ratings (below); its rating is then only a one-sided bound.
+  with a perfect or zero total score breaks that: such players are set aside one at a time (their
+  totals recomputed among the players left after each), the rest is fitted, and each set-aside player
+  is fitted alone against the fitted ratings (below); its rating is then only a one-sided bound. Any
+  other split of the results raises NumbaplayError.
 - **One player against fixed ratings** (an agent against the stored ladder): the same likelihood in a
   single unknown.
 - **Perfect or zero score**: no finite maximum. The reported one-sided 95% bound is the rating at which

@@ -11,8 +11,10 @@ def evaluate_agent(agent, *, quick: bool = False, seed: int = 0) -> dict:
         from numbaplay.eval.tictactoe_exact import evaluate_tictactoe
 
         return evaluate_tictactoe(agent.logits_fn)
-    from numbaplay.eval.connect4_eval import evaluate_connect4
+    from numbaplay.eval.connect4_eval import DEFAULT_LIMITS, evaluate_connect4
 
-    if quick:
-        return evaluate_connect4(agent, pons_limit=100, seed=seed)
-    return evaluate_connect4(agent, seed=seed)
+    if quick:  # during training: 100 positions a set at most, within what the shipped tables cover
+        limits = {name: min(100, DEFAULT_LIMITS.get(name, 100)) for name in
+                  ("end-easy", "middle-easy", "middle-medium", "begin-easy", "begin-medium", "begin-hard")}
+        return evaluate_connect4(agent, pons_limit=limits, seed=seed)
+    return evaluate_connect4(agent, pons_limit=DEFAULT_LIMITS, seed=seed)

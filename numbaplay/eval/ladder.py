@@ -9,7 +9,7 @@ can resample openings with both colours (and every repeat) of an opening togethe
 Games of a match are played in lockstep, one ply at a time: every player is asked once per ply for all
 the games waiting for its move (an agent does one forward pass per ply). Game `g` of a match, numbered
 `(opening * 2 + colour) * repeats + repeat + game_offset`, takes a stochastic player's randomness from
-the EVAL stream `stream_key(seed, EVAL, 0, g)`, draw `ply`.
+the EVAL stream `stream_key(seed, EVAL, g, 0)`, draw `ply`.
 
 The **ladder** is the round robin among all reference players (`numbaplay.eval.players.PLAYERS`), fitted
 jointly with `random` anchored at 0 and stored as versioned JSON (`numbaplay/data/ladder-v1.json`).
@@ -35,7 +35,7 @@ from numbaplay.games.core import CONNECT4, is_legal, play
 OPENINGS_VERSION = "c4-2ply-v1"
 LADDER_VERSION = "ladder-v1"
 LADDER_PATH = Path(__file__).resolve().parents[1] / "data" / "ladder-v1.json"
-DEFAULT_REPEATS = 4
+DEFAULT_REPEATS = 16
 DEFAULT_RESAMPLES = 2000
 
 
@@ -86,9 +86,9 @@ class MatchResult:
 def play_match(a: Player, b: Player, *, repeats: int = DEFAULT_REPEATS, seed: int = 0,
                game_offset: int = 0) -> MatchResult:
     """Play `a` against `b` over every opening with both colours (`repeats` times if one is stochastic)."""
-    reps = repeats if (a.stochastic or b.stochastic) else 1
-    if reps < 1:
+    if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    reps = repeats if (a.stochastic or b.stochastic) else 1
     opens = openings()
     n_open = opens.shape[0]
     n_games = n_open * 2 * reps
@@ -249,8 +249,8 @@ def ladder_markdown(ladder: dict) -> str:
     for k, p in enumerate(ladder["players"]):
         total = sum(s for s in score[k] if s is not None)
         n = sum(games[k])
-        lines.append(f"| {p['name']} | {elo.format_rating(p)} | {elo.format_interval(p)} | "
-                     f"{total:g} | {n} |")
+        interval = "anchor" if k == 0 else elo.format_interval(p)
+        lines.append(f"| {p['name']} | {elo.format_rating(p)} | {interval} | {total:g} | {n} |")
     lines += ["", "Score of the row player against the column player (win 1, draw 1/2):", "",
               "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for i, name in enumerate(names):
