@@ -211,13 +211,12 @@ def _perturbed_params(spec: NetSpec, seed: int, rng: np.random.Generator) -> np.
 
 
 @njit(cache=True)
-def _random_games(moves, lengths, gid, seed):
+def _random_games(moves, lengths, gid, n_act, seed):
     """Uniformly random complete games: moves int32[R, W] (-1 padded), lengths int32[R] (out).
 
     Move p of game g is the k-th legal action, k below the number of legal actions from draw p of
-    stream (EVAL, 0, g).
+    stream (EVAL, 0, g); n_act is the game's number of actions.
     """
-    n_act = 9 if gid == 0 else 7
     state = np.zeros(4, dtype=np.int64)
     mask = np.zeros(n_act, dtype=np.uint8)
     for g in range(moves.shape[0]):
@@ -247,7 +246,7 @@ def random_games(game: str, count: int, seed: int = 0) -> tuple[np.ndarray, np.n
     g = get_game(game)
     moves = np.full((count, g.max_plies), -1, np.int32)
     lengths = np.zeros(count, np.int32)
-    _random_games(moves, lengths, g.gid, np.uint64(seed))
+    _random_games(moves, lengths, g.gid, g.n_actions, np.uint64(seed))
     return moves, lengths
 
 
@@ -268,8 +267,8 @@ def _positions(game: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray,
 
 
 def _numba_logp(params, spec: NetSpec, obs, mask, action) -> np.ndarray:
-    logits, vpre, _ = _forward(params, spec, obs)
-    logp_all, _, _ = masked_softmax(logits, mask)
+    logits = _forward(params, spec, obs)[0]
+    logp_all = masked_softmax(logits, mask)[0]
     return logp_all[np.arange(len(action)), action]
 
 
