@@ -17,22 +17,12 @@ def grad_norm(grad):
     return math.sqrt(s)
 
 
-@njit(cache=True, error_model="numpy")
-def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
-    """Clip `grad` in place to `max_grad_norm` (if > 0), then one Adam step; returns the norm before.
+# A prange over index-fixed chunks was measured slower (results/optimisations.jsonl): 117 parallel
+# regions an iteration cost more than the ~0.15 ms of elementwise work each saves. Adam stays serial.
 
-    params, grad, m, v: float32[P] (params, m, v updated in place); t: the step number (>= 1) of this
-    step; lr: this iteration's learning rate.
-    """
-    norm = grad_norm(grad)
-    if max_grad_norm > 0 and norm > max_grad_norm:
-        scale = np.float32(max_grad_norm / (norm + 1e-6))
-        for i in range(grad.shape[0]):
-            grad[i] *= scale
-    bc1 = 1.0 - 0.9 ** t
-    bc2 = 1.0 - 0.999 ** t
-    a = np.float32(lr / bc1)
-    s = np.float32(math.sqrt(bc2))
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adam_range(lo, hi, params, grad, m, v, scale, clip, a, s):
     b1 = np.float32(0.9)
     b2 = np.float32(0.999)
     c1 = np.float32(0.1)
@@ -40,8 +30,8 @@ def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
     eps = np.float32(1e-8)
     tiny = _FLT_MIN
     zero = np.float32(0.0)
-    for i in range(params.shape[0]):
-        g = grad[i]
+    for i in range(lo, hi):
+        g = grad[i] * scale if clip else grad[i]
         mi = b1 * m[i] + c1 * g
         vi = b2 * v[i] + c2 * g * g
         # Flush subnormal moments: a unit whose gradient is exactly 0 (a dead ReLU) decays m into
@@ -51,4 +41,22 @@ def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
         m[i] = mi
         v[i] = vi
         params[i] -= a * mi / (np.sqrt(vi) / s + eps)
+
+
+@njit(cache=True, error_model="numpy")
+def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
+    """Clip the gradient to `max_grad_norm` (if > 0), then one Adam step; returns the norm before.
+
+    params, grad, m, v: float32[P] (params, m, v updated in place; grad is left unclipped); t: the step
+    number (>= 1) of this step; lr: this iteration's learning rate. The clipped gradient entry is
+    `grad * float32(max_grad_norm / (norm + 1e-6))`, one float32 multiply.
+    """
+    norm = grad_norm(grad)
+    clip = max_grad_norm > 0 and norm > max_grad_norm
+    scale = np.float32(max_grad_norm / (norm + 1e-6)) if clip else np.float32(1.0)
+    bc1 = 1.0 - 0.9 ** t
+    bc2 = 1.0 - 0.999 ** t
+    a = np.float32(lr / bc1)
+    s = np.float32(math.sqrt(bc2))
+    _adam_range(0, params.shape[0], params, grad, m, v, scale, clip, a, s)
     return norm
