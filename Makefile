@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(shell date +%Y%m%d-%H%M%S)
 DEMO_OUT ?= runs/demo-$(STAMP)
 
-.PHONY: demo test venv venv-test lint c-reference clean
+.PHONY: demo test venv venv-test lint c-reference clean clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,6 @@ c-reference: venv
 
 clean:
 	rm -rf $(VENV) c_reference/build
+
+clean-cache:
+	find numbaplay -name '*.nbi' -delete -o -name '*.nbc' -delete
