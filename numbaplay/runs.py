@@ -19,6 +19,7 @@ from numbaplay.config import TrainConfig
 from numbaplay.errors import ConfigError, NumbaplayError
 from numbaplay.eval.evaluate import evaluate_agent
 from numbaplay.ppo.trainer import Trainer
+from numbaplay.sysinfo import cpu_model
 
 
 class OutputDirError(NumbaplayError):
@@ -47,13 +48,7 @@ def machine_info() -> dict:
 
     info = {"python": platform.python_version(), "numba": numba.__version__, "numpy": np.__version__,
             "machine": platform.machine(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info["cpu"] = cpu_model()
     return info
 
 

@@ -55,6 +55,7 @@ from numbaplay.ppo.gae import gae, normalize
 from numbaplay.ppo.trainer import Trainer, net_spec
 from numbaplay.presets import preset
 from numbaplay.rng import EVAL, SHUFFLE, key_below, key_draw, key_uniform, permutation, stream_key
+from numbaplay.sysinfo import cpu_model
 
 ELEM_ULPS = 4
 """Elementwise float32 kernels on identical inputs: at most this many ulp apart."""
@@ -894,13 +895,7 @@ def machine_info(threads: int | None = None) -> dict:
             "python": platform.python_version(), "numba": numba.__version__, "numpy": np.__version__,
             "numba_threads": threads if threads is not None else numba.get_num_threads(),
             "blas_threads": 1}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info["cpu"] = cpu_model()
     with contextlib.suppress(OSError):
         info["load_average"] = list(os.getloadavg())
     with contextlib.suppress(NumbaplayError):

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from numbaplay.sysinfo import cpu_model
+
 CACHE_FILE = "machine.json"
 GEMM_N = 2048
 """Side of the square matrices of the peak measurement (17 GFLOP per call)."""
@@ -41,18 +43,6 @@ def cache_dir() -> Path:
     """`$NUMBAPLAY_CACHE_DIR`, else `~/.cache/numbaplay`."""
     env = os.environ.get("NUMBAPLAY_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "numbaplay"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def core_count() -> int:

@@ -22,6 +22,8 @@ from fpdf.enums import XPos, YPos
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from numbaplay.sysinfo import cpu_model
+
 FIGURE_DPI = 130
 """Resolution of embedded figures: sharp on paper, small and fast to render."""
 
@@ -214,13 +216,7 @@ def machine_info() -> dict[str, object]:
     }
     if hasattr(os, "sched_getaffinity"):
         info["cpus_usable"] = len(os.sched_getaffinity(0))
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info["cpu"] = cpu_model()
     for package in ("numpy", "numba", "scipy", "matplotlib", "fpdf2"):
         info[package] = _version(package)
     return info
