@@ -134,6 +134,39 @@ def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteratio
 
 
 @njit(cache=True)
+def schedule_step(rows, order, counts, active, states, opponent):
+    """One step's bookkeeping of the rollout: returns (n_learn, any_active).
+
+    out rows: int64[G], learner games in game order (first n_learn); order: int64[G], opponent games
+    sorted by pool index, game order within an entry; counts: int64[n_pool + 1], entry j's games are
+    order[counts[j]:counts[j + 1]]; active: bool[G]. in states: int64[G, 4]; opponent: int64[G].
+    """
+    n_games = states.shape[0]
+    n_pool = counts.shape[0] - 1
+    n_learn = 0
+    counts[:] = 0
+    any_active = False
+    for g in range(n_games):
+        active[g] = states[g, 3] == 0
+        if not active[g]:
+            continue
+        any_active = True
+        if (states[g, 2] & 1) == (g & 1):
+            rows[n_learn] = g
+            n_learn += 1
+        else:
+            counts[opponent[g] + 1] += 1
+    for j in range(n_pool):
+        counts[j + 1] += counts[j]
+    fill = counts[:n_pool].copy()
+    for g in range(n_games):
+        if active[g] and (states[g, 2] & 1) != (g & 1):
+            order[fill[opponent[g]]] = g
+            fill[opponent[g]] += 1
+    return n_learn, any_active
+
+
+@njit(cache=True)
 def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, moves, status,
                    opponent, gid, spec, offs, learner, pool, seed, iteration, opp_temperature,
                    opening_plies, x, mask, logits, vpre, hs, us, pre, xh, rs):
@@ -161,19 +194,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
     if opening_plies > 0:
         random_openings(states, moves, gid, mask.shape[1], opening_plies, seed, iteration)
     for _step in range(max_plies):
-        n_learn = 0
-        counts[:] = 0
-        any_active = False
-        for g in range(n_games):
-            active[g] = states[g, 3] == 0
-            if not active[g]:
-                continue
-            any_active = True
-            if (states[g, 2] & 1) == (g & 1):
-                rows[n_learn] = g
-                n_learn += 1
-            else:
-                counts[opponent[g] + 1] += 1
+        n_learn, any_active = schedule_step(rows, order, counts, active, states, opponent)
         if not any_active:
             break
         # Learner: one batch in game order.
@@ -183,14 +204,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
             _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                       rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
                       LEARNER_ACTION, True)
-        # Opponents: counting sort by pool index, game order within each entry.
-        for j in range(n_pool):
-            counts[j + 1] += counts[j]
-        fill = counts[:n_pool].copy()
-        for g in range(n_games):
-            if active[g] and (states[g, 2] & 1) != (g & 1):
-                order[fill[opponent[g]]] = g
-                fill[opponent[g]] += 1
+        # Opponents: one batch per pool entry, game order within each (sorted by schedule_step).
         for j in range(n_pool):
             start = counts[j]
             n_rows = counts[j + 1] - start

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numba import get_num_threads, njit
+from numba import get_num_threads
 
 from numbaplay.nn.adam import clip_and_adam
 from numbaplay.nn.net import backward, forward
@@ -41,6 +41,7 @@ from numbaplay.ppo.rollout import (
     pack_transitions,
     random_openings,
     rollout_kernel,
+    schedule_step,
 )
 from numbaplay.ppo.trainer import Trainer, update_pool
 from numbaplay.ppo.update import STAT_NAMES, gather, minibatch_bounds, ppo_epochs
@@ -81,39 +82,6 @@ class Clock:
         self._wall, self._cpu = wall, cpu
 
 
-@njit(cache=True)
-def _schedule(rows, order, counts, active, states, opponent):
-    """One step's bookkeeping of `rollout_kernel`: returns (n_learn, any_active).
-
-    out rows: int64[G], learner games in game order (first n_learn); order: int64[G], opponent games
-    sorted by pool index, game order within an entry; counts: int64[n_pool + 1], entry j's games are
-    order[counts[j]:counts[j + 1]]; active: bool[G]. in states: int64[G, 4]; opponent: int64[G].
-    """
-    n_games = states.shape[0]
-    n_pool = counts.shape[0] - 1
-    n_learn = 0
-    counts[:] = 0
-    any_active = False
-    for g in range(n_games):
-        active[g] = states[g, 3] == 0
-        if not active[g]:
-            continue
-        any_active = True
-        if (states[g, 2] & 1) == (g & 1):
-            rows[n_learn] = g
-            n_learn += 1
-        else:
-            counts[opponent[g] + 1] += 1
-    for j in range(n_pool):
-        counts[j + 1] += counts[j]
-    fill = counts[:n_pool].copy()
-    for g in range(n_games):
-        if active[g] and (states[g, 2] & 1) != (g & 1):
-            order[fill[opponent[g]]] = g
-            fill[opponent[g]] += 1
-    return n_learn, any_active
-
-
 @dataclass
 class RolloutCounts:
     """What one profiled rollout did."""
@@ -151,7 +119,7 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
     n_rows_total = n_calls = 0
     used = np.zeros(n_pool + 1, np.bool_)
     for _step in range(tr.moves.shape[1]):
-        n_learn, any_active = _schedule(rows, order, counts, active, states, tr.opponent)
+        n_learn, any_active = schedule_step(rows, order, counts, active, states, tr.opponent)
         if not any_active:
             break
         if n_learn > 0:
