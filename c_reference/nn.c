@@ -184,15 +184,35 @@ static void colsum(const float *X, int n, int m, double *acc, float *out) {
 /* k = 2 sqrt(2/pi) in float64, rounded once to float32. */
 static float gelu_k(void) { return (float)(2.0 * sqrt(2.0 / PI)); }
 
-/* x sigmoid(k (x + 0.044715 x^3)), written as a quotient so exp overflow gives 0 or x, never NaN. */
+/* exp in float32 as numbaplay/nn/mathf.py `exp32` (Cephes expf, inputs clamped to [-87, 87]), so both
+ * implementations round GELU the same way; under 1 ulp from the true exp. */
+static float exp32(float x) {
+    x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* x sigmoid(k (x + 0.044715 x^3)); the clamped exp never overflows. */
 static float gelu(float x, float k) {
     float inner = x + 0.044715f * x * x * x;
-    return x / (1.0f + expf(-k * inner));
+    return x * (1.0f / (1.0f + exp32(-(k * inner))));
 }
 
 static float gelu_grad(float x, float k) {
     float inner = x + 0.044715f * x * x * x;
-    float s = 1.0f / (1.0f + expf(-k * inner));
+    float s = 1.0f / (1.0f + exp32(-(k * inner)));
     return s + x * s * (1.0f - s) * k * (1.0f + 0.134145f * x * x);
 }
 
@@ -427,10 +447,21 @@ int sample_action(const float *logits, const uint8_t *mask, int A, double tau, d
 
 /* ---- optimiser ---------------------------------------------------------------------------------- */
 
+/* The order of numbaplay/nn/adam.py: chunks of 4096 entries in index order; within a chunk, entry i adds
+ * its square to accumulator (i - chunk start) mod 8, and the accumulators are added 0..7; the chunk sums
+ * are added in chunk order. All in float64. */
+#define NORM_CHUNK 4096
 double grad_norm(const float *g, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * (double)g[i];
-    return sqrt(s);
+    double total = 0.0;
+    for (size_t lo = 0; lo < n; lo += NORM_CHUNK) {
+        size_t hi = lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n;
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t i = lo; i < hi; i++) acc[(i - lo) & 7] += (double)g[i] * (double)g[i];
+        double c = acc[0];
+        for (int j = 1; j < 8; j++) c += acc[j];
+        total += c;
+    }
+    return sqrt(total);
 }
 
 void clip_grad(float *g, size_t n, double norm, double max_norm) {

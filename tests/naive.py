@@ -609,15 +609,31 @@ def minibatch_slices(N, batch_size):
     return slices
 
 
+NORM_CHUNK = 4096
+
+
+def grad_sumsq(grad):
+    """float64 sum of squares in the order of docs/ALGORITHM.md ("Gradient norm"): chunks of 4,096 in
+    index order; within a chunk entry i goes to accumulator (i - start) mod 8, accumulators added 0..7;
+    chunk sums added in chunk order. np.cumsum adds strictly left to right."""
+    sq = np.asarray(grad, np.float64) ** 2
+    total = 0.0
+    for lo in range(0, sq.shape[0], NORM_CHUNK):
+        chunk = sq[lo:lo + NORM_CHUNK]
+        c = 0.0
+        for j in range(8):
+            lane = chunk[j::8]
+            c += float(np.cumsum(lane)[-1]) if lane.size else 0.0
+        total += c
+    return total
+
+
 def clip_grad_norm(grad, max_norm):
-    """(clipped grad, norm before clipping). norm = sqrt of the float64 sum of squares in parameter order;
+    """(clipped grad, norm before clipping). norm = sqrt of `grad_sumsq`;
     if max_norm > 0 and norm > max_norm, every entry is multiplied by `scale = max_norm / (norm + 1e-6)`
     (float64): a float32 gradient by float32(scale) in float32, a float64 gradient by scale in float64."""
     grad = np.asarray(grad)
-    total = 0.0
-    for gi in grad:
-        total += float(gi) * float(gi)
-    norm = math.sqrt(total)
+    norm = math.sqrt(grad_sumsq(grad))
     if max_norm > 0 and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         grad = (grad * grad.dtype.type(scale)).astype(grad.dtype)

@@ -3,8 +3,9 @@ import naive
 import numpy as np
 import pytest
 
-from numbaplay.nn.adam import clip_and_adam
-from numbaplay.nn.net import Workspace, backward, forward
+from numbaplay.nn.adam import clip_and_adam, combine_grad_norm, grad_norm
+from numbaplay.nn.mathf import exp32
+from numbaplay.nn.net import Workspace, backward, backward_shards, forward, forward_pieces
 from numbaplay.nn.params import NetSpec, init_params, layout, offsets
 from numbaplay.nn.policy import masked_log_softmax, ppo_head_grads
 from numbaplay.ppo.gae import gae, normalize
@@ -129,7 +130,75 @@ def test_clip_and_adam_match_twin(size):
         norm = clip_and_adam(p, g.copy(), m, v, t, 1e-3, 0.5)
         gc, ref_norm = naive.clip_grad_norm(g, 0.5)
         rp, rm, rv, rt = naive.adam_step(rp, gc, rm, rv, rt, 1e-3)
-        assert norm == pytest.approx(ref_norm, rel=1e-12)
+        assert norm == ref_norm  # the same float64 additions in the same order
         np.testing.assert_array_equal(p, rp)
         np.testing.assert_array_equal(m, rm)
         np.testing.assert_array_equal(v, rv)
+
+
+def test_exp32_within_one_ulp_and_clamped():
+    x = np.concatenate([np.linspace(-87, 87, 200_001), np.random.default_rng(0).normal(scale=5, size=20_000)])
+    x = x.astype(np.float32)
+    ours = np.array([exp32(v) for v in x[:2000]] + [], np.float32)  # the scalar kernel itself
+    ref = np.exp(x.astype(np.float64))
+    assert np.all(np.abs(ours - ref[:2000]) <= np.spacing(ref[:2000].astype(np.float32)))
+    from numba import njit
+
+    @njit
+    def exp_all(out, xs):
+        for i in range(xs.shape[0]):
+            out[i] = exp32(xs[i])
+    out = np.empty_like(x)
+    exp_all(out, x)  # the vectorised loop
+    assert np.all(np.abs(out - ref) <= np.spacing(ref.astype(np.float32)))
+    assert exp32(np.float32(0.0)) == 1.0
+    # Clamped: never inf, 0 or subnormal.
+    assert exp32(np.float32(200.0)) == exp32(np.float32(87.0)) < np.inf
+    assert exp32(np.float32(-200.0)) == exp32(np.float32(-87.0)) >= np.finfo(np.float32).tiny
+
+
+@pytest.mark.parametrize("size", [5, 4096, 4103, 70_013])
+def test_grad_norm_order_matches_twin_exactly(size):
+    rng = np.random.default_rng(size)
+    grads = rng.normal(size=(2, size)).astype(np.float32)
+    assert grad_norm(grads[0].copy()) == np.sqrt(naive.grad_sumsq(grads[0]))
+    whole = grads[0] + grads[1]  # float32, shard order
+    norm = combine_grad_norm(grads, 2)
+    np.testing.assert_array_equal(grads[0], whole)
+    assert norm == np.sqrt(naive.grad_sumsq(whole))
+
+
+@pytest.mark.parametrize("arch,obs_size,n_act", SPECS)
+@pytest.mark.parametrize("n", [1, 64, 130])  # one piece; one shard or two; three pieces, two shards
+def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
+    from numbaplay.nn.rows import inference_cuts, shard_cuts
+    rng = np.random.default_rng(11)
+    spec = NetSpec(arch, obs_size, 16, 3, n_act)
+    spec_t = tuple(int(v) for v in spec.array())
+    params = init_params(spec, 5)
+    params += rng.normal(scale=0.2, size=params.shape).astype(np.float32)
+    b = random_batch(rng, n, obs_size, n_act, spec_t, params)
+    arr, offs = spec.array(), offsets(spec)
+    ws = Workspace(arr, n)
+    logits = np.zeros((n, n_act), np.float32)
+    vpre = np.zeros(n, np.float32)
+    ref_logits, ref_v = naive.forward(params, spec_t, b["obs"])
+    forward_pieces(params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre,
+                   inference_cuts(n))
+    assert_tensor_close(logits, ref_logits, "logits")
+    assert_tensor_close(np.tanh(vpre), ref_v, "value")
+    cuts = shard_cuts(n)
+    assert cuts.shape[0] - 1 == (2 if n >= 64 else 1)
+    forward_pieces(params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts)
+    dlogits = np.zeros((n, n_act), np.float32)
+    dvpre = np.zeros(n, np.float32)
+    head = np.zeros(6)
+    ppo_head_grads(dlogits, dvpre, head, logits, vpre, b["mask"], b["action"], b["logp_old"], b["adv"],
+                   b["ret"], n, 0.2, 0.5, 0.01)
+    grads = np.zeros((2, params.shape[0]), np.float32)
+    backward_shards(grads, params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, dlogits, dvpre,
+                    ws.dh, ws.dt, cuts)
+    combine_grad_norm(grads, cuts.shape[0] - 1)
+    cfg = {"clip_eps": 0.2, "vf_coef": 0.5, "ent_coef": 0.01, "max_grad_norm": 0.5}
+    batch = dict(b, mask=b["mask"].astype(bool))
+    assert_tensor_close(grads[0], naive.ppo_grad(params, spec_t, batch, cfg), "grad")

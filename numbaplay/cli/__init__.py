@@ -6,9 +6,12 @@ import os
 
 import click
 
-# OpenMP workers that spin while idle steal the core from the other thread on a small, shared machine
-# (measured: rollouts 5x slower with 2 threads under load); sleeping workers cost little when idle.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# GNU OpenMP workers spin before they sleep. Its default spin (300,000 rounds, about a millisecond) steals
+# the core from the other thread on a small, shared machine (measured: rollouts 5x slower with 2 threads
+# under load), while no spin at all (OMP_WAIT_POLICY=PASSIVE) makes each parallel region cost ~65 us of
+# wake-up, and an iteration runs thousands of them. A short spin keeps regions at ~1.5 us.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 from numbaplay import __version__
 

@@ -1,28 +1,107 @@
-"""Global gradient-norm clipping and Adam on the flat parameter vector (SPEC section 6)."""
+"""Global gradient-norm clipping and Adam on the flat parameter vector (SPEC section 6).
+
+Both run over the parameters in chunks of `PARAM_CHUNK` entries on the Numba threads. The squared norm
+is summed in float64 in an order fixed by the index alone (`chunk_sumsq`), so it is the same for any
+thread count; Adam is elementwise, so its chunks cannot change a bit.
+"""
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from numbaplay.nn.rows import PARAM_CHUNK, n_param_chunks
 
 _FLT_MIN = np.float32(np.finfo(np.float32).tiny)  # smallest normal float32, 2^-126
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _sq(x):
+    d = np.float64(x)
+    return d * d
+
+
+@njit(cache=True, error_model="numpy")
+def chunk_sumsq(g):
+    """Sum of g^2 in float64: entry i adds to accumulator i mod 8 in index order, and the eight
+    accumulators are added in order 0..7. Eight independent sums instead of one chain."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    hi = g.shape[0]
+    end8 = (hi // 8) * 8
+    for i in range(0, end8, 8):
+        s0 += _sq(g[i])
+        s1 += _sq(g[i + 1])
+        s2 += _sq(g[i + 2])
+        s3 += _sq(g[i + 3])
+        s4 += _sq(g[i + 4])
+        s5 += _sq(g[i + 5])
+        s6 += _sq(g[i + 6])
+        s7 += _sq(g[i + 7])
+    r = hi - end8
+    if r > 0:
+        s0 += _sq(g[end8])
+    if r > 1:
+        s1 += _sq(g[end8 + 1])
+    if r > 2:
+        s2 += _sq(g[end8 + 2])
+    if r > 3:
+        s3 += _sq(g[end8 + 3])
+    if r > 4:
+        s4 += _sq(g[end8 + 4])
+    if r > 5:
+        s5 += _sq(g[end8 + 5])
+    if r > 6:
+        s6 += _sq(g[end8 + 6])
+    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+
+
+@njit(cache=True, error_model="numpy")
+def _add_into(g, gs):
+    for i in range(g.shape[0]):
+        g[i] += gs[i]
+
+
+# Chunks are passed as slices: a loop over range(lo, hi) of the whole array did not vectorise (4x slower).
+@njit(cache=True, error_model="numpy", inline="always")
+def _combine_chunk(c, partial, grads, k):
+    lo = c * PARAM_CHUNK
+    hi = min(lo + PARAM_CHUNK, grads.shape[1])
+    for s in range(1, k):
+        _add_into(grads[0, lo:hi], grads[s, lo:hi])
+    partial[c] = chunk_sumsq(grads[0, lo:hi])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _combine_par(partial, grads, k):
+    for c in prange(partial.shape[0]):
+        _combine_chunk(c, partial, grads, k)
+
+
+@njit(cache=True, error_model="numpy")
+def combine_grad_norm(grads, k):
+    """Sum the k shard gradients grads[0..k-1] into grads[0] (shard order) and return its L2 norm.
+
+    The norm is sqrt of the chunk sums (`chunk_sumsq` over chunks of PARAM_CHUNK entries) added in
+    chunk order in float64.
+    """
+    partial = np.empty(n_param_chunks(grads.shape[1]), dtype=np.float64)
+    if partial.shape[0] == 1:
+        _combine_chunk(0, partial, grads, k)
+    else:
+        _combine_par(partial, grads, k)
+    total = 0.0
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return math.sqrt(total)
+
+
 @njit(cache=True, error_model="numpy")
 def grad_norm(grad):
-    """L2 norm of the whole flat gradient, sum of squares in float64 in parameter order."""
-    s = 0.0
-    for i in range(grad.shape[0]):
-        g = np.float64(grad[i])
-        s += g * g
-    return math.sqrt(s)
+    """L2 norm of the whole flat gradient float32[P] (the order of `combine_grad_norm`)."""
+    return combine_grad_norm(grad.reshape(1, grad.shape[0]), 1)
 
 
-# A prange over index-fixed chunks was measured slower (results/optimisations.jsonl): 117 parallel
-# regions an iteration cost more than the ~0.15 ms of elementwise work each saves. Adam stays serial.
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _adam_range(lo, hi, params, grad, m, v, scale, clip, a, s):
+@njit(cache=True, error_model="numpy")
+def _adam_range(params, grad, m, v, scale, clip, a, s):
     b1 = np.float32(0.9)
     b2 = np.float32(0.999)
     c1 = np.float32(0.1)
@@ -30,7 +109,7 @@ def _adam_range(lo, hi, params, grad, m, v, scale, clip, a, s):
     eps = np.float32(1e-8)
     tiny = _FLT_MIN
     zero = np.float32(0.0)
-    for i in range(lo, hi):
+    for i in range(params.shape[0]):
         g = grad[i] * scale if clip else grad[i]
         mi = b1 * m[i] + c1 * g
         vi = b2 * v[i] + c2 * g * g
@@ -43,20 +122,38 @@ def _adam_range(lo, hi, params, grad, m, v, scale, clip, a, s):
         params[i] -= a * mi / (np.sqrt(vi) / s + eps)
 
 
+@njit(cache=True, error_model="numpy", parallel=True)
+def _adam_par(params, grad, m, v, scale, clip, a, s):
+    p = params.shape[0]
+    for c in prange(n_param_chunks(p)):
+        lo = c * PARAM_CHUNK
+        hi = min(lo + PARAM_CHUNK, p)
+        _adam_range(params[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], scale, clip, a, s)
+
+
 @njit(cache=True, error_model="numpy")
-def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
-    """Clip the gradient to `max_grad_norm` (if > 0), then one Adam step; returns the norm before.
+def adam_step(params, grad, m, v, t, lr, max_grad_norm, norm):
+    """Clip with the given norm of `grad` (if max_grad_norm > 0 and norm exceeds it), then one Adam step.
 
     params, grad, m, v: float32[P] (params, m, v updated in place; grad is left unclipped); t: the step
     number (>= 1) of this step; lr: this iteration's learning rate. The clipped gradient entry is
     `grad * float32(max_grad_norm / (norm + 1e-6))`, one float32 multiply.
     """
-    norm = grad_norm(grad)
     clip = max_grad_norm > 0 and norm > max_grad_norm
     scale = np.float32(max_grad_norm / (norm + 1e-6)) if clip else np.float32(1.0)
     bc1 = 1.0 - 0.9 ** t
     bc2 = 1.0 - 0.999 ** t
     a = np.float32(lr / bc1)
     s = np.float32(math.sqrt(bc2))
-    _adam_range(0, params.shape[0], params, grad, m, v, scale, clip, a, s)
+    if n_param_chunks(params.shape[0]) == 1:
+        _adam_range(params, grad, m, v, scale, clip, a, s)
+    else:
+        _adam_par(params, grad, m, v, scale, clip, a, s)
+
+
+@njit(cache=True, error_model="numpy")
+def clip_and_adam(params, grad, m, v, t, lr, max_grad_norm):
+    """`grad_norm`, then `adam_step` with it; returns the norm before clipping."""
+    norm = grad_norm(grad)
+    adam_step(params, grad, m, v, t, lr, max_grad_norm, norm)
     return norm

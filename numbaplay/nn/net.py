@@ -4,18 +4,21 @@ mlp:    h_k = relu(W_k h_{k-1} + b_k), k = 0..L-1, h_{-1} = x.
 resmlp: h_0 = W_in x + b_in; h_k = h_{k-1} + gelu(W_k LN_k(h_{k-1}) + b_k), k = 1..L-1; y = LN_out(h_{L-1}).
 Heads:  logits = pi.W y + pi.b;  value = tanh(v.W y + v.b)  (kernels return the pre-tanh `vpre`).
 GELU is the tanh approximation written through a sigmoid, x * sigmoid(k (x + 0.044715 x^3)), which
-cannot overflow and avoids Numba's slow scalar tanh.
+cannot overflow and avoids Numba's slow scalar tanh; its exponential is `numbaplay.nn.mathf.exp32`, so
+the loops over a row vectorise.
 
 Every kernel works on the first n rows of caller-owned buffers (a `Workspace`); GEMMs go to BLAS
-through `numbaplay.nn.blas`, elementwise work stays in plain loops in row order, so results do not
-depend on the number of Numba threads.
+through `numbaplay.nn.blas`, elementwise work stays in plain loops in row order. `forward_pieces` and
+`backward_shards` run pieces of rows fixed by `numbaplay.nn.rows` on the Numba threads, each piece its own
+single-threaded BLAS calls, so results do not depend on the number of Numba threads.
 """
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
+from numbaplay.nn.mathf import exp32
 from numbaplay.nn.params import MLP
 
 GELU_K = np.float32(2.0 * math.sqrt(2.0 / math.pi))
@@ -41,20 +44,46 @@ class Workspace:
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _sigmoid(z):
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-z))
+    return np.float32(1.0) / (np.float32(1.0) + exp32(-z))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def gelu(x):
     """GELU (tanh approximation) of a float32 scalar."""
     return x * _sigmoid(GELU_K * (x + GELU_C * x * x * x))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def gelu_grad(x):
     """d gelu / dx of a float32 scalar."""
     s = _sigmoid(GELU_K * (x + GELU_C * x * x * x))
     return s + x * s * (np.float32(1.0) - s) * GELU_K * (np.float32(1.0) + GELU_C3 * x * x)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_row(out, src, a):
+    for j in range(a.shape[0]):
+        out[j] = src[j] + gelu(a[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _residual_gelu(out, src, a):
+    """out = src + gelu(a) on float32[n, H] arrays, a row at a time (vectorised)."""
+    for i in range(a.shape[0]):
+        _gelu_row(out[i], src[i], a[i])
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_grad_row(out, d, a):
+    for j in range(a.shape[0]):
+        out[j] = d[j] * gelu_grad(a[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _times_gelu_grad(out, d, a):
+    """out = d * gelu'(a) on float32[n, H] arrays, a row at a time (vectorised)."""
+    for i in range(a.shape[0]):
+        _gelu_grad_row(out[i], d[i], a[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -67,26 +96,60 @@ def _add_bias(out, b, relu):
 
 
 @njit(cache=True, error_model="numpy")
+def _dot8(a, b):
+    """float32 sum of a[j] * b[j]: term j adds to accumulator j mod 8 in order, accumulators added 0..7.
+    Eight independent chains instead of one, so a row reduction is not bound by add latency."""
+    h = a.shape[0]
+    zero = np.float32(0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    end8 = (h // 8) * 8
+    for j in range(0, end8, 8):
+        s0 += a[j] * b[j]
+        s1 += a[j + 1] * b[j + 1]
+        s2 += a[j + 2] * b[j + 2]
+        s3 += a[j + 3] * b[j + 3]
+        s4 += a[j + 4] * b[j + 4]
+        s5 += a[j + 5] * b[j + 5]
+        s6 += a[j + 6] * b[j + 6]
+        s7 += a[j + 7] * b[j + 7]
+    r = h - end8
+    if r > 0:
+        s0 += a[end8] * b[end8]
+    if r > 1:
+        s1 += a[end8 + 1] * b[end8 + 1]
+    if r > 2:
+        s2 += a[end8 + 2] * b[end8 + 2]
+    if r > 3:
+        s3 += a[end8 + 3] * b[end8 + 3]
+    if r > 4:
+        s4 += a[end8 + 4] * b[end8 + 4]
+    if r > 5:
+        s5 += a[end8 + 5] * b[end8 + 5]
+    if r > 6:
+        s6 += a[end8 + 6] * b[end8 + 6]
+    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+
+
+@njit(cache=True, error_model="numpy")
 def _layernorm(y, xhat, rstd, x, g, b):
-    """y = g (x - mu) / sqrt(var + eps) + b per row, two-pass statistics in float32."""
+    """y = g (x - mu) / sqrt(var + eps) + b per row, two-pass statistics in float32 (`_dot8` sums)."""
     n, h = x.shape
     inv_h = np.float32(1.0) / np.float32(h)
+    ones = np.ones(h, dtype=np.float32)
     for i in range(n):
-        mu = np.float32(0.0)
+        xi = x[i]
+        d = xhat[i]
+        mu = _dot8(xi, ones) * inv_h
         for j in range(h):
-            mu += x[i, j]
-        mu *= inv_h
-        var = np.float32(0.0)
-        for j in range(h):
-            d = x[i, j] - mu
-            var += d * d
-        var *= inv_h
+            d[j] = xi[j] - mu
+        var = _dot8(d, d) * inv_h
         r = np.float32(1.0) / np.sqrt(var + LN_EPS)
         rstd[i] = r
+        yi = y[i]
         for j in range(h):
-            xv = (x[i, j] - mu) * r
-            xhat[i, j] = xv
-            y[i, j] = g[j] * xv + b[j]
+            xv = d[j] * r
+            d[j] = xv
+            yi[j] = g[j] * xv + b[j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -100,18 +163,22 @@ def _layernorm_backward(dx, gg, gb, dy, xhat, rstd, g, accumulate):
         for j in range(h):
             gg[j] += dy[i, j] * xhat[i, j]
             gb[j] += dy[i, j]
+    t = np.empty(h, dtype=np.float32)
+    ones = np.ones(h, dtype=np.float32)
     for i in range(n):
-        m1 = np.float32(0.0)
-        m2 = np.float32(0.0)
+        dyi = dy[i]
+        xi = xhat[i]
         for j in range(h):
-            d = dy[i, j] * g[j]
-            m1 += d
-            m2 += d * xhat[i, j]
+            t[j] = dyi[j] * g[j]
+        m1 = _dot8(t, ones)  # sum of t (times 1 is exact)
+        m2 = _dot8(t, xi)
         m1 *= inv_h
         m2 *= inv_h
+        r = rstd[i]
+        dxi = dx[i]
         for j in range(h):
-            v = rstd[i] * (dy[i, j] * g[j] - m1 - xhat[i, j] * m2)
-            dx[i, j] = dx[i, j] + v if accumulate else v
+            v = r * (t[j] - m1 - xi[j] * m2)
+            dxi[j] = dxi[j] + v if accumulate else v
 
 
 @njit(cache=True, error_model="numpy")
@@ -133,123 +200,182 @@ def _heads_start(spec, offs):
 
 @njit(cache=True, error_model="numpy")
 def forward(params, spec, offs, x, n, hs, us, pre, xh, rs, logits, vpre):
-    """Forward pass on rows 0..n-1.
+    """Forward pass on rows 0..n-1 (`forward_at` with r0 = 0)."""
+    forward_at(params, spec, offs, x, 0, n, hs, us, pre, xh, rs, logits, vpre)
 
-    params: float32[P]; spec: int64[5]; offs: int64[T+1]; x: float32[>=n, obs];
-    hs, us, pre, xh: float32[L, >=n, H]; rs: float32[L, >=n]; out logits: float32[>=n, A];
-    out vpre: float32[>=n] (value before tanh).
+
+@njit(cache=True, error_model="numpy")
+def forward_at(params, spec, offs, x, r0, n, hs, us, pre, xh, rs, logits, vpre):
+    """Forward pass on rows r0..r0+n-1 of every buffer (row views of C-contiguous buffers stay
+    C-contiguous, so the elementwise loops vectorise).
+
+    params: float32[P]; spec: int64[5]; offs: int64[T+1]; x: float32[>=r0+n, obs];
+    hs, us, pre, xh: float32[L, >=r0+n, H]; rs: float32[L, >=r0+n]; out logits: float32[>=r0+n, A];
+    out vpre: float32[>=r0+n] (value before tanh).
     """
     obs_size, hid, depth, n_act = spec[1], spec[2], spec[3], spec[4]
     zero = np.float32(0.0)
+    r1 = r0 + n
     if spec[0] == MLP:
         for k in range(depth):
             fan_in = obs_size if k == 0 else hid
             w = params[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in)
             b = params[offs[2 * k + 1]:offs[2 * k + 2]]
-            src = x[:n] if k == 0 else hs[k - 1, :n]
-            gemm_nt(hs[k, :n], src, w, zero)
-            _add_bias(hs[k, :n], b, True)
-        y = hs[depth - 1, :n]
+            src = x[r0:r1] if k == 0 else hs[k - 1, r0:r1]
+            gemm_nt(hs[k, r0:r1], src, w, zero)
+            _add_bias(hs[k, r0:r1], b, True)
+        y = hs[depth - 1, r0:r1]
     else:
         w = params[offs[0]:offs[1]].reshape(hid, obs_size)
-        gemm_nt(hs[0, :n], x[:n], w, zero)
-        _add_bias(hs[0, :n], params[offs[1]:offs[2]], False)
+        gemm_nt(hs[0, r0:r1], x[r0:r1], w, zero)
+        _add_bias(hs[0, r0:r1], params[offs[1]:offs[2]], False)
         for k in range(1, depth):
             t = 2 + 4 * (k - 1)
             g = params[offs[t]:offs[t + 1]]
             bln = params[offs[t + 1]:offs[t + 2]]
             w = params[offs[t + 2]:offs[t + 3]].reshape(hid, hid)
             b = params[offs[t + 3]:offs[t + 4]]
-            _layernorm(us[k - 1, :n], xh[k - 1, :n], rs[k - 1, :n], hs[k - 1, :n], g, bln)
-            a = pre[k - 1, :n]
-            gemm_nt(a, us[k - 1, :n], w, zero)
+            _layernorm(us[k - 1, r0:r1], xh[k - 1, r0:r1], rs[k - 1, r0:r1], hs[k - 1, r0:r1], g, bln)
+            a = pre[k - 1, r0:r1]
+            gemm_nt(a, us[k - 1, r0:r1], w, zero)
             _add_bias(a, b, False)
-            for i in range(n):
-                for j in range(hid):
-                    hs[k, i, j] = hs[k - 1, i, j] + gelu(a[i, j])
+            _residual_gelu(hs[k, r0:r1], hs[k - 1, r0:r1], a)
         t = 2 + 4 * (depth - 1)
-        _layernorm(us[depth - 1, :n], xh[depth - 1, :n], rs[depth - 1, :n], hs[depth - 1, :n],
+        _layernorm(us[depth - 1, r0:r1], xh[depth - 1, r0:r1], rs[depth - 1, r0:r1], hs[depth - 1, r0:r1],
                    params[offs[t]:offs[t + 1]], params[offs[t + 1]:offs[t + 2]])
-        y = us[depth - 1, :n]
+        y = us[depth - 1, r0:r1]
     t = _heads_start(spec, offs)
     pw = params[offs[t]:offs[t + 1]].reshape(n_act, hid)
-    gemm_nt(logits[:n], y, pw, zero)
-    _add_bias(logits[:n], params[offs[t + 1]:offs[t + 2]], False)
+    gemm_nt(logits[r0:r1], y, pw, zero)
+    _add_bias(logits[r0:r1], params[offs[t + 1]:offs[t + 2]], False)
     vw = params[offs[t + 2]:offs[t + 3]]
     vb = params[offs[t + 3]]
+    vp = vpre[r0:r1]
     for i in range(n):
-        s = np.float32(0.0)
-        for j in range(hid):
-            s += y[i, j] * vw[j]
-        vpre[i] = s + vb
+        vp[i] = _dot8(y[i], vw) + vb
 
 
 @njit(cache=True, error_model="numpy")
 def backward(grad, params, spec, offs, x, n, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt):
-    """Gradient of a loss with respect to every parameter, given dL/dlogits and dL/dvpre.
+    """Gradient on rows 0..n-1 (`backward_at` with r0 = 0)."""
+    backward_at(grad, params, spec, offs, x, 0, n, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt)
 
-    grad: float32[P] (overwritten); dlogits: float32[>=n, A]; dvpre: float32[>=n];
-    dh, dt: float32[>=n, H] scratch; other arguments as in `forward` (its cache for these rows).
+
+@njit(cache=True, error_model="numpy")
+def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt):
+    """Gradient of a loss with respect to every parameter, given dL/dlogits and dL/dvpre, on rows
+    r0..r0+n-1 of every buffer.
+
+    grad: float32[P] (overwritten); dlogits: float32[>=r0+n, A]; dvpre: float32[>=r0+n];
+    dh, dt: float32[>=r0+n, H] scratch; other arguments as in `forward` (its cache for these rows).
     resmlp reuses `pre` as scratch: run `forward` again before another `backward`.
     """
     obs_size, hid, depth, n_act = spec[1], spec[2], spec[3], spec[4]
     zero = np.float32(0.0)
-    y = hs[depth - 1, :n] if spec[0] == MLP else us[depth - 1, :n]
+    r1 = r0 + n
+    dv = dvpre[r0:r1]
+    y = hs[depth - 1, r0:r1] if spec[0] == MLP else us[depth - 1, r0:r1]
     t = _heads_start(spec, offs)
-    gemm_tn(grad[offs[t]:offs[t + 1]].reshape(n_act, hid), dlogits[:n], y, zero)
-    _col_sum(grad[offs[t + 1]:offs[t + 2]], dlogits[:n])
+    gemm_tn(grad[offs[t]:offs[t + 1]].reshape(n_act, hid), dlogits[r0:r1], y, zero)
+    _col_sum(grad[offs[t + 1]:offs[t + 2]], dlogits[r0:r1])
     gvw = grad[offs[t + 2]:offs[t + 3]]
     vw = params[offs[t + 2]:offs[t + 3]]
     gvw[:] = 0.0
     for i in range(n):  # row-major; each column still summed in row order
         for j in range(hid):
-            gvw[j] += dvpre[i] * y[i, j]
+            gvw[j] += dv[i] * y[i, j]
     s = np.float32(0.0)
     for i in range(n):
-        s += dvpre[i]
+        s += dv[i]
     grad[offs[t + 3]] = s
     # dL/dy = dlogits pi.W + dvpre v.W
-    d = dh[:n]
-    gemm_nn(d, dlogits[:n], params[offs[t]:offs[t + 1]].reshape(n_act, hid), zero)
+    d = dh[r0:r1]
+    gemm_nn(d, dlogits[r0:r1], params[offs[t]:offs[t + 1]].reshape(n_act, hid), zero)
     for i in range(n):
         for j in range(hid):
-            d[i, j] += dvpre[i] * vw[j]
+            d[i, j] += dv[i] * vw[j]
     if spec[0] == MLP:
         for k in range(depth - 1, -1, -1):
             fan_in = obs_size if k == 0 else hid
-            out = hs[k, :n]
+            out = hs[k, r0:r1]
             for i in range(n):
                 for j in range(hid):
                     if out[i, j] <= 0:
                         d[i, j] = zero
-            src = x[:n] if k == 0 else hs[k - 1, :n]
+            src = x[r0:r1] if k == 0 else hs[k - 1, r0:r1]
             gemm_tn(grad[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in), d, src, zero)
             _col_sum(grad[offs[2 * k + 1]:offs[2 * k + 2]], d)
             if k > 0:
-                nxt = dt[:n]
+                nxt = dt[r0:r1]
                 gemm_nn(nxt, d, params[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in), zero)
                 d[:, :] = nxt
         return
     # resmlp: through LN_out, then the blocks from the top, then the input layer.
     t = 2 + 4 * (depth - 1)
-    dx = dt[:n]
+    dx = dt[r0:r1]
     _layernorm_backward(dx, grad[offs[t]:offs[t + 1]], grad[offs[t + 1]:offs[t + 2]], d,
-                        xh[depth - 1, :n], rs[depth - 1, :n], params[offs[t]:offs[t + 1]], False)
+                        xh[depth - 1, r0:r1], rs[depth - 1, r0:r1], params[offs[t]:offs[t + 1]], False)
     d[:, :] = dx  # d is now dL/dh_{L-1}
     for k in range(depth - 1, 0, -1):
         t = 2 + 4 * (k - 1)
-        a = pre[k - 1, :n]
+        a = pre[k - 1, r0:r1]
         da = dx  # reuse scratch: da = d * gelu'(a)
-        for i in range(n):
-            for j in range(hid):
-                da[i, j] = d[i, j] * gelu_grad(a[i, j])
+        _times_gelu_grad(da, d, a)
         w = params[offs[t + 2]:offs[t + 3]].reshape(hid, hid)
-        gemm_tn(grad[offs[t + 2]:offs[t + 3]].reshape(hid, hid), da, us[k - 1, :n], zero)
+        gemm_tn(grad[offs[t + 2]:offs[t + 3]].reshape(hid, hid), da, us[k - 1, r0:r1], zero)
         _col_sum(grad[offs[t + 3]:offs[t + 4]], da)
         # du = da W, written into pre[k-1] (no longer needed) to keep dt free.
-        du = pre[k - 1, :n]
+        du = pre[k - 1, r0:r1]
         gemm_nn(du, da, w, zero)
         _layernorm_backward(d, grad[offs[t]:offs[t + 1]], grad[offs[t + 1]:offs[t + 2]], du,
-                            xh[k - 1, :n], rs[k - 1, :n], params[offs[t]:offs[t + 1]], True)
-    gemm_tn(grad[offs[0]:offs[1]].reshape(hid, obs_size), d, x[:n], zero)
+                            xh[k - 1, r0:r1], rs[k - 1, r0:r1], params[offs[t]:offs[t + 1]], True)
+    gemm_tn(grad[offs[0]:offs[1]].reshape(hid, obs_size), d, x[r0:r1], zero)
     _col_sum(grad[offs[1]:offs[2]], d)
+
+
+@njit(cache=True, inline="always")
+def _forward_piece(c, params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
+    forward_at(params, spec, offs, x, cuts[c], cuts[c + 1] - cuts[c], hs, us, pre, xh, rs, logits, vpre)
+
+
+@njit(cache=True, parallel=True)
+def _forward_par(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
+    for c in prange(cuts.shape[0] - 1):
+        _forward_piece(c, params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts)
+
+
+@njit(cache=True)
+def forward_pieces(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
+    """`forward` on rows cuts[0]..cuts[-1], one call per piece [cuts[c], cuts[c+1]), pieces in parallel.
+
+    A row's outputs depend only on its piece, never on the thread that ran it.
+    """
+    if cuts.shape[0] == 2:
+        _forward_piece(0, params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts)
+    else:
+        _forward_par(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts)
+
+
+@njit(cache=True, inline="always")
+def _backward_piece(c, grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts):
+    backward_at(grads[c], params, spec, offs, x, cuts[c], cuts[c + 1] - cuts[c], hs, us, pre, xh, rs,
+                dlogits, dvpre, dh, dt)
+
+
+@njit(cache=True, parallel=True)
+def _backward_par(grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts):
+    for c in prange(cuts.shape[0] - 1):
+        _backward_piece(c, grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts)
+
+
+@njit(cache=True)
+def backward_shards(grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts):
+    """`backward` per shard [cuts[s], cuts[s+1]) into grads[s] (float32[>=k, P]), shards in parallel.
+
+    The forward cache must hold these rows (any partition of them). The gradient of the whole
+    minibatch is the sum of the k shard gradients in shard order (`numbaplay.nn.adam.combine_grad_norm`).
+    """
+    if cuts.shape[0] == 2:
+        _backward_piece(0, grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts)
+    else:
+        _backward_par(grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts)

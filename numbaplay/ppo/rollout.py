@@ -3,8 +3,9 @@
 At every step each unfinished game has one side to move. The games where the learner moves are
 gathered in game order into one forward pass; the games where an opponent moves are grouped by pool
 entry, one forward pass per entry. Game logic (observations, masks, sampling, moves) runs in `prange`
-over rows, each row writing only its own game's slots; GEMMs run outside `prange` on the same rows
-whatever the thread count, so the output is identical for any number of Numba threads.
+over rows, each row writing only its own game's slots; each forward pass runs pieces of about 64 rows
+(`numbaplay.nn.rows.inference_cuts`, fixed by the row count) in `prange`, one single-threaded GEMM per
+piece and layer, so the output is identical for any number of Numba threads.
 
 Transitions are first written per game (slot arrays [G, T_max, ...]), then packed game-major, ply
 order, so that GAE never mixes games.
@@ -13,8 +14,9 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.games.core import is_legal, legal_mask, observe, play
-from numbaplay.nn.net import forward
+from numbaplay.nn.net import forward_pieces
 from numbaplay.nn.policy import masked_log_softmax, sample_action
+from numbaplay.nn.rows import inference_cuts
 from numbaplay.rng import (
     CURRICULUM,
     LEARNER_ACTION,
@@ -200,7 +202,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
         # Learner: one batch in game order.
         if n_learn > 0:
             _gather(x, mask, rows, n_learn, states, gid)
-            forward(learner, spec, offs, x, n_learn, hs, us, pre, xh, rs, logits, vpre)
+            forward_pieces(learner, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, inference_cuts(n_learn))
             _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                       rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
                       LEARNER_ACTION, True)
@@ -212,7 +214,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
                 continue
             sub = order[start:start + n_rows]
             _gather(x, mask, sub, n_rows, states, gid)
-            forward(pool[j], spec, offs, x, n_rows, hs, us, pre, xh, rs, logits, vpre)
+            forward_pieces(pool[j], spec, offs, x, hs, us, pre, xh, rs, logits, vpre, inference_cuts(n_rows))
             _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                       sub, n_rows, x, mask, logits, vpre, states, gid, opp_temperature, seed, iteration,
                       OPPONENT_ACTION, False)

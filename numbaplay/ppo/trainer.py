@@ -16,6 +16,7 @@ from numbaplay.config import TrainConfig, schedule
 from numbaplay.games import get_game
 from numbaplay.nn.net import Workspace
 from numbaplay.nn.params import NetSpec, init_params, n_params, offsets
+from numbaplay.nn.rows import MAX_SHARDS
 from numbaplay.ppo.gae import gae, normalize
 from numbaplay.ppo.rollout import pack_transitions, rollout_kernel
 from numbaplay.ppo.update import STAT_NAMES, minibatch_bounds, ppo_epochs
@@ -95,7 +96,8 @@ class Trainer:
         self.bvpre = np.zeros(rows, np.float32)
         self.dlogits = np.zeros((rows, g.n_actions), np.float32)
         self.dvpre = np.zeros(rows, np.float32)
-        self.grad = np.zeros(self.params.shape[0], np.float32)
+        self.grads = np.zeros((MAX_SHARDS, self.params.shape[0]), np.float32)  # one per shard
+        self.grad = self.grads[0]  # the last step's whole-minibatch gradient
 
     # -- phases -------------------------------------------------------------------------------------
     def rollout(self) -> int:
@@ -130,7 +132,7 @@ class Trainer:
         c, ws = self.cfg, self.ws_upd
         k = minibatch_bounds(n, c.batch_size).shape[0] - 1
         stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
-        self.t = ppo_epochs(self.params, self.m, self.v, self.t, self.grad, stats, self.obs, self.mask,
+        self.t = ppo_epochs(self.params, self.m, self.v, self.t, self.grads, stats, self.obs, self.mask,
                             self.action, self.logp, self.adv_norm, self.ret, n, self.spec_arr, self.offs,
                             c.seed, self.iteration, c.epochs, c.batch_size, self.learning_rate(),
                             c.clip_eps, c.vf_coef, self.entropy_coef(), c.max_grad_norm, self.bx,

@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 from numba import get_num_threads
 
-from numbaplay.nn.adam import clip_and_adam
-from numbaplay.nn.net import backward, forward
+from numbaplay.nn.adam import adam_step, combine_grad_norm
+from numbaplay.nn.net import backward_shards, forward_pieces
 from numbaplay.nn.params import n_params
 from numbaplay.nn.policy import ppo_head_grads
+from numbaplay.nn.rows import inference_cuts, shard_cuts
 from numbaplay.ppo.rollout import (
     _act_rows,
     _apply_moves,
@@ -125,7 +126,8 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
         if n_learn > 0:
             _gather(x, mask, rows, n_learn, states, gid)
             clock.lap("rollout/game_logic")
-            forward(tr.params, spec, offs, x, n_learn, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre)
+            forward_pieces(tr.params, spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre,
+                           inference_cuts(n_learn))
             clock.lap("rollout/inference")
             _act_rows(actions, *slots, rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, it,
                       LEARNER_ACTION, True)
@@ -140,7 +142,8 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
             sub = order[start:start + n_rows]
             _gather(x, mask, sub, n_rows, states, gid)
             clock.lap("rollout/game_logic")
-            forward(pool[j], spec, offs, x, n_rows, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre)
+            forward_pieces(pool[j], spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre,
+                           inference_cuts(n_rows))
             clock.lap("rollout/inference")
             _act_rows(actions, *slots, sub, n_rows, x, mask, logits, vpre, states, gid, cfg.opp_temperature,
                       seed, it, OPPONENT_ACTION, False)
@@ -178,14 +181,17 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
             rows = bounds[b + 1] - lo
             gather(*batch, perm[lo:lo + rows], tr.obs, tr.mask, tr.action, tr.logp, tr.adv_norm, tr.ret)
             clock.lap("update/other")
-            forward(tr.params, spec, offs, tr.bx, rows, *cache, tr.blogits, tr.bvpre)
+            cuts = shard_cuts(rows)
+            forward_pieces(tr.params, spec, offs, tr.bx, *cache, tr.blogits, tr.bvpre, cuts)
             clock.lap("update/forward")
             ppo_head_grads(tr.dlogits, tr.dvpre, head, tr.blogits, tr.bvpre, tr.bmask, tr.baction, tr.blogp,
                            tr.badv, tr.bret, rows, c.clip_eps, c.vf_coef, ent)
-            backward(tr.grad, tr.params, spec, offs, tr.bx, rows, *cache, tr.dlogits, tr.dvpre, ws.dh, ws.dt)
+            backward_shards(tr.grads, tr.params, spec, offs, tr.bx, *cache, tr.dlogits, tr.dvpre, ws.dh, ws.dt,
+                            cuts)
             clock.lap("update/backward")
             t += 1
-            norm = clip_and_adam(tr.params, tr.grad, tr.m, tr.v, t, lr, c.max_grad_norm)
+            norm = combine_grad_norm(tr.grads, cuts.shape[0] - 1)
+            adam_step(tr.params, tr.grad, tr.m, tr.v, t, lr, c.max_grad_norm, norm)
             clock.lap("update/adam")
             stats[row, :6] = head
             stats[row, 6] = norm
@@ -222,7 +228,7 @@ def stale_kernel_caches() -> list[str]:
 # -- the driver ----------------------------------------------------------------------------------------
 _ROLLOUT_OUT = ("slot_count", "moves", "status", "opponent", "result")
 _BUFFER_OUT = ("obs", "mask", "action", "logp", "value", "reward", "done")
-_STATE = ("params", "m", "v", "grad")
+_STATE = ("params", "m", "v", "grads")
 
 
 def _rollout_outputs(tr: Trainer, n: int) -> dict:

@@ -1,0 +1,49 @@
+"""Work cut into pieces fixed by the row or index count, never by the thread count (SPEC section 5).
+
+Every piece is a separate call (one GEMM per piece of rows, one partial sum per chunk of parameters), and
+partial results are combined in piece order, so output is identical for any number of Numba threads.
+"""
+import numpy as np
+from numba import njit
+
+# Rollout inference: batches cut into pieces of about this many rows (a GEMM per piece). Smaller pieces
+# balance threads better; below ~48 rows BLAS spends more of each call packing the weights.
+INFER_ROWS = 64
+# The update splits a minibatch into at most this many shards, each with its own gradient buffer, and
+# only when every shard gets at least SHARD_MIN_ROWS rows. Shards cost a pass over P per extra shard.
+MAX_SHARDS = 2
+SHARD_MIN_ROWS = 32
+# The gradient norm and Adam run over the flat parameter vector in chunks of this many entries.
+PARAM_CHUNK = 4096
+
+
+@njit(cache=True)
+def even_cuts(n, k):
+    """int64[k+1] cut points of n rows into k pieces whose sizes differ by at most one, larger first."""
+    if k < 1:
+        k = 1
+    base = n // k
+    extra = n % k
+    out = np.empty(k + 1, dtype=np.int64)
+    out[0] = 0
+    for i in range(k):
+        out[i + 1] = out[i] + base + (1 if i < extra else 0)
+    return out
+
+
+@njit(cache=True)
+def inference_cuts(n):
+    """Pieces of a rollout batch of n rows: ceil(n / INFER_ROWS) pieces."""
+    return even_cuts(n, (n + INFER_ROWS - 1) // INFER_ROWS)
+
+
+@njit(cache=True)
+def shard_cuts(n):
+    """Shards of an update minibatch of n rows: min(MAX_SHARDS, n // SHARD_MIN_ROWS), at least one."""
+    k = n // SHARD_MIN_ROWS
+    return even_cuts(n, min(max(k, 1), MAX_SHARDS))
+
+
+@njit(cache=True)
+def n_param_chunks(p):
+    return (p + PARAM_CHUNK - 1) // PARAM_CHUNK
