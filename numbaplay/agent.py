@@ -7,9 +7,11 @@ from numbaplay import checkpoint
 from numbaplay.errors import PositionError
 from numbaplay.games import get_game, parse_position
 from numbaplay.games.core import legal_mask, observe
-from numbaplay.nn.net import Workspace, forward
+from numbaplay.nn.blas import single_threaded_kernel_blas
+from numbaplay.nn.net import Workspace, forward_pieces
 from numbaplay.nn.params import NetSpec, offsets
 from numbaplay.nn.policy import masked_log_softmax
+from numbaplay.nn.rows import inference_cuts
 
 
 class Agent:
@@ -32,13 +34,14 @@ class Agent:
         obs = np.ascontiguousarray(obs, dtype=np.float32)
         n = obs.shape[0]
         if self._ws is None or self._ws.rows < n:
+            single_threaded_kernel_blas()  # the pieces below call BLAS from several Numba threads
             self._ws = Workspace(self._spec, max(n, 64))
         ws = self._ws
         logits = np.empty((max(n, 1), self.spec.n_actions), np.float32)
         vpre = np.empty(max(n, 1), np.float32)
         if n:
-            forward(self.params, self._spec, self._offs, obs, n, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
-                    logits, vpre)
+            forward_pieces(self.params, self._spec, self._offs, obs, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
+                           logits, vpre, inference_cuts(n))
         return logits[:n], np.tanh(vpre[:n])
 
     def logits_fn(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -169,7 +169,7 @@ def test_grad_norm_order_matches_twin_exactly(size):
 
 
 @pytest.mark.parametrize("arch,obs_size,n_act", SPECS)
-@pytest.mark.parametrize("n", [1, 64, 130])  # one piece; one shard or two; three pieces, two shards
+@pytest.mark.parametrize("n", [1, 64, 130])  # one piece and shard; one piece, two shards; two pieces, two shards
 def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
     from numbaplay.nn.rows import inference_cuts, shard_cuts
     rng = np.random.default_rng(11)

@@ -351,20 +351,28 @@ def _check_seat(agent_seat: int) -> int:
 def best_response_value(policy, agent_seat: int) -> float:
     """Expected return (win 1, draw 0, loss -1) of a best responder against `policy` (float64[4520, 9],
     rows in `nonterminal_positions()` order) playing seat `agent_seat` (0 first, 1 second)."""
+    return _best_response(_full_policy(policy, "policy"), _check_seat(agent_seat))
+
+
+def _best_response(full_policy: np.ndarray, agent_seat: int) -> float:
     graph = _get_graph()
     value = np.empty(N_LEGAL, dtype=np.float64)
-    _best_response_kernel(value, _full_policy(policy, "policy"), graph["children"], graph["ply"],
-                          graph["status"], _check_seat(agent_seat))
+    _best_response_kernel(value, full_policy, graph["children"], graph["ply"], graph["status"], agent_seat)
     return float(value[0])
 
 
 def outcome_probabilities(policy, opponent_policy, agent_seat: int) -> tuple[float, float, float]:
     """(win, draw, loss) probabilities of the agent playing `policy` from seat `agent_seat` against
     `opponent_policy`; both float64[4520, 9] in `nonterminal_positions()` order."""
+    return _outcomes(_full_policy(policy, "policy"), _full_policy(opponent_policy, "opponent_policy"),
+                     _check_seat(agent_seat))
+
+
+def _outcomes(full_policy: np.ndarray, full_opponent: np.ndarray, agent_seat: int) -> tuple[float, float, float]:
     graph = _get_graph()
     wdl = np.empty((N_LEGAL, 3), dtype=np.float64)
-    _outcome_kernel(wdl, _full_policy(policy, "policy"), _full_policy(opponent_policy, "opponent_policy"),
-                    graph["children"], graph["ply"], graph["status"], _check_seat(agent_seat))
+    _outcome_kernel(wdl, full_policy, full_opponent, graph["children"], graph["ply"], graph["status"],
+                    agent_seat)
     return float(wdl[0, 0]), float(wdl[0, 1]), float(wdl[0, 2])
 
 
@@ -400,8 +408,10 @@ def evaluate_tictactoe(logits_fn, sampled_threshold: float = 0.01) -> dict:
 
     result: dict = {}
     seat_names = ("first", "second")
-    for name, policy in (("greedy", greedy), ("sampled", sampled)):
-        per_seat = [best_response_value(policy, seat) for seat in (0, 1)]
+    # Each policy is checked and scattered over all positions once, then used for both seats.
+    full_greedy = _full_policy(greedy, "greedy policy")
+    for name, full in (("greedy", full_greedy), ("sampled", _full_policy(sampled, "sampled policy"))):
+        per_seat = [_best_response(full, seat) for seat in (0, 1)]
         result[f"exploitability_{name}"] = (per_seat[0] + per_seat[1]) / 2.0
         for seat, value in zip(seat_names, per_seat):
             result[f"exploitability_{name}_{seat}"] = value
@@ -416,7 +426,8 @@ def evaluate_tictactoe(logits_fn, sampled_threshold: float = 0.01) -> dict:
     result["optimal_move_rate_all"] = float(keeps.sum() / N_NONTERMINAL)
 
     for opponent_name, opponent in (("random", random_policy()), ("perfect", perfect_policy())):
-        per_seat = [outcome_probabilities(greedy, opponent, seat) for seat in (0, 1)]
+        full_opponent = _full_policy(opponent, "opponent policy")
+        per_seat = [_outcomes(full_greedy, full_opponent, seat) for seat in (0, 1)]
         outcomes = ("win", "draw", "loss")
         for k, outcome in enumerate(outcomes):
             result[f"vs_{opponent_name}_{outcome}"] = (per_seat[0][k] + per_seat[1][k]) / 2.0

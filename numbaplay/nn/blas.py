@@ -6,6 +6,8 @@ leading dimensions taken from row strides, so kernels write into slices of calle
 can accumulate with beta = 1; unlike a ctypes pointer, an intrinsic keeps `cache=True` working.
 Every operand is row-major with unit stride along its last axis.
 """
+import os
+
 import numpy as np
 from llvmlite import ir
 from numba import config, njit, types
@@ -45,6 +47,32 @@ def _xxgemm(typingctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
                                  data(11), integer(12)))
 
     return sig, codegen
+
+
+_pinned = False
+
+
+def single_threaded_kernel_blas() -> None:
+    """Run the kernels' BLAS (SciPy's OpenBLAS, which `numba_xxgemm` calls) on one thread from now on.
+
+    The kernels call it from inside `prange` pieces, one call per Numba thread; a multi-threaded BLAS
+    there would oversubscribe the cores. NumPy's own OpenBLAS (a separate library) is left alone, and a
+    `threadpoolctl.threadpool_limits` block (as `run_training(blas_threads=...)`) can still change it.
+    Only the first call in a process does anything.
+    """
+    global _pinned
+    if _pinned:
+        return
+    _pinned = True
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library so threadpoolctl can see it)
+    from threadpoolctl import ThreadpoolController
+
+    ensure_blas()
+    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and os.path.dirname(lib.filepath) == libs:
+            lib.set_num_threads(1)
 
 
 _T = 116  # ord("t")

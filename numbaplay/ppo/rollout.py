@@ -3,7 +3,7 @@
 At every step each unfinished game has one side to move. The games where the learner moves are
 gathered in game order into one forward pass; the games where an opponent moves are grouped by pool
 entry, one forward pass per entry. Game logic (observations, masks, sampling, moves) runs in `prange`
-over rows, each row writing only its own game's slots; each forward pass runs pieces of about 64 rows
+over rows, each row writing only its own game's slots; each forward pass runs pieces of about 128 rows
 (`numbaplay.nn.rows.inference_cuts`, fixed by the row count) in `prange`, one single-threaded GEMM per
 piece and layer, so the output is identical for any number of Numba threads.
 
@@ -37,7 +37,7 @@ def choose_opponents(out, n_pool, seed, iteration):
 
 # Rows below this count run serially: a parallel region costs more than tiny per-row work, and far
 # more when the cores are shared. Either path gives identical results (each row writes only its slots).
-PAR_MIN_ROWS = 1024
+PAR_MIN_ROWS = 256
 
 
 @njit(cache=True, inline="always")

@@ -14,6 +14,7 @@ import numpy as np
 
 from numbaplay.config import TrainConfig, schedule
 from numbaplay.games import get_game
+from numbaplay.nn.blas import single_threaded_kernel_blas
 from numbaplay.nn.net import Workspace
 from numbaplay.nn.params import NetSpec, init_params, n_params, offsets
 from numbaplay.nn.rows import MAX_SHARDS
@@ -41,6 +42,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, params: np.ndarray | None = None):
         self.cfg = cfg
+        single_threaded_kernel_blas()
         self.game = get_game(cfg.game)
         self.spec = net_spec(cfg)
         self.spec_arr = self.spec.array()
