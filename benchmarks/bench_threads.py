@@ -2,8 +2,8 @@
 max of repeats after a warm-up), speed-up against 1 thread, and a check that every thread count plays
 exactly the same games. Writes results/bench/threads_<preset>.json with machine info and the load.
 
-Rows are processed in `prange` only when a batch has at least `PAR_MIN_ROWS` (1024) rows, so a preset
-with fewer games per iteration than that has nothing to scale; the default (tictactoe, 2048 games) does.
+Game logic runs in `prange` when a batch has at least `PAR_MIN_ROWS` rows, and inference in pieces of
+about 128 rows (`numbaplay.nn.rows.INFER_ROWS`), so small batches stay serial.
 
     python benchmarks/bench_threads.py --preset tictactoe --repeats 5
     python benchmarks/bench_threads.py --preset c4-seed --repeats 3

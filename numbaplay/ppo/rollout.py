@@ -107,33 +107,47 @@ def _gather(x, mask, rows, n_rows, states, gid):
         legal_mask(gid, mask[r], states[rows[r]])
 
 
+@njit(cache=True, inline="always")
+def _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration):
+    legal = np.empty(n_actions, dtype=np.int64)
+    trial = np.empty(4, dtype=np.int64)
+    key = stream_key(seed, CURRICULUM, iteration, g)
+    k = key_below(key, 0, opening_plies + 1)
+    for j in range(k):
+        n_ok = 0
+        for a in range(n_actions):
+            if is_legal(gid, states[g], a):
+                trial[:] = states[g]
+                play(gid, trial, a)
+                if trial[3] == 0:
+                    legal[n_ok] = a
+                    n_ok += 1
+        if n_ok == 0:
+            break
+        a = legal[key_below(key, j + 1, n_ok)]
+        moves[g, states[g, 2]] = a
+        play(gid, states[g], a)
+
+
+@njit(cache=True, parallel=True)
+def _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration):
+    for g in prange(states.shape[0]):
+        _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration)
+
+
 @njit(cache=True)
 def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteration):
     """Curriculum ("exploring starts"): game g starts after k random plies, k uniform in 0..opening_plies.
 
     Draw 0 of stream (CURRICULUM, iteration, g) picks k; draw j picks ply j uniformly among the legal
     moves, in index order, that do not end the game (the opening stops early if every move would).
-    So every game starts from a non-terminal position.
+    So every game starts from a non-terminal position. Games are independent (each writes its own rows).
     """
-    legal = np.empty(n_actions, dtype=np.int64)
-    trial = np.empty(4, dtype=np.int64)
+    if states.shape[0] >= PAR_MIN_ROWS:
+        _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration)
+        return
     for g in range(states.shape[0]):
-        key = stream_key(seed, CURRICULUM, iteration, g)
-        k = key_below(key, 0, opening_plies + 1)
-        for j in range(k):
-            n_ok = 0
-            for a in range(n_actions):
-                if is_legal(gid, states[g], a):
-                    trial[:] = states[g]
-                    play(gid, trial, a)
-                    if trial[3] == 0:
-                        legal[n_ok] = a
-                        n_ok += 1
-            if n_ok == 0:
-                break
-            a = legal[key_below(key, j + 1, n_ok)]
-            moves[g, states[g, 2]] = a
-            play(gid, states[g], a)
+        _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration)
 
 
 @njit(cache=True)
@@ -249,6 +263,47 @@ def _apply_moves(states, actions, moves, active, gid):
         _apply_one(g, states, actions, moves, active, gid)
 
 
+@njit(cache=True, inline="always")
+def _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
+              slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward):
+    seat = g & 1
+    if status[g] == 3:
+        res = 0
+    elif status[g] == seat + 1:
+        res = 1
+    else:
+        res = -1
+    result[g] = res
+    k = slot_count[g]
+    pos = start[g]
+    for t in range(k):
+        obs[pos, :] = slot_obs[g, t]
+        mask[pos, :] = slot_mask[g, t]
+        action[pos] = slot_action[g, t]
+        logp[pos] = slot_logp[g, t]
+        value[pos] = slot_value[g, t]
+        reward[pos] = 0.0
+        done[pos] = 0
+        pos += 1
+    if k > 0:
+        last = pos - 1
+        done[last] = 1
+        if res == 1:
+            reward[last] = 1.0
+        elif res == -1:
+            reward[last] = -1.0
+        else:
+            reward[last] = np.float32(draw_reward)
+
+
+@njit(cache=True, parallel=True)
+def _pack_par(start, obs, mask, action, logp, value, reward, done, result,
+              slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward):
+    for g in prange(slot_count.shape[0]):
+        _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
+                  slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
+
+
 @njit(cache=True)
 def pack_transitions(obs, mask, action, logp, value, reward, done, result,
                      slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status,
@@ -257,35 +312,19 @@ def pack_transitions(obs, mask, action, logp, value, reward, done, result,
 
     out obs: float32[>=N, obs]; mask: uint8[>=N, A]; action: int64[>=N]; logp, value, reward: float32[>=N];
     done: uint8[>=N]; result: int64[G], the learner's +1 win / 0 draw / -1 loss.
+    Game g's transitions start at the sum of the earlier games' counts, so games pack independently.
     """
     n_games = slot_count.shape[0]
+    start = np.empty(n_games, dtype=np.int64)
     pos = 0
     for g in range(n_games):
-        seat = g & 1
-        if status[g] == 3:
-            res = 0
-        elif status[g] == seat + 1:
-            res = 1
-        else:
-            res = -1
-        result[g] = res
-        k = slot_count[g]
-        for t in range(k):
-            obs[pos, :] = slot_obs[g, t]
-            mask[pos, :] = slot_mask[g, t]
-            action[pos] = slot_action[g, t]
-            logp[pos] = slot_logp[g, t]
-            value[pos] = slot_value[g, t]
-            reward[pos] = 0.0
-            done[pos] = 0
-            pos += 1
-        if k > 0:
-            last = pos - 1
-            done[last] = 1
-            if res == 1:
-                reward[last] = 1.0
-            elif res == -1:
-                reward[last] = -1.0
-            else:
-                reward[last] = np.float32(draw_reward)
+        start[g] = pos
+        pos += slot_count[g]
+    if n_games >= PAR_MIN_ROWS:
+        _pack_par(start, obs, mask, action, logp, value, reward, done, result,
+                  slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
+    else:
+        for g in range(n_games):
+            _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
+                      slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
     return pos
