@@ -87,6 +87,20 @@ def _times_gelu_grad(out, d, a):
 
 
 @njit(cache=True, error_model="numpy")
+def _relu_mask_row(d, out):
+    zero = np.float32(0.0)
+    for j in range(d.shape[0]):
+        d[j] = d[j] if out[j] > 0 else zero
+
+
+@njit(cache=True, error_model="numpy")
+def _relu_mask(d, out):
+    """d = 0 where the ReLU output is not positive, a row at a time (a select, so it vectorises)."""
+    for i in range(d.shape[0]):
+        _relu_mask_row(d[i], out[i])
+
+
+@njit(cache=True, error_model="numpy")
 def _add_bias(out, b, relu):
     n, h = out.shape
     for i in range(n):
@@ -295,20 +309,16 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
         for j in range(hid):
             d[i, j] += dv[i] * vw[j]
     if spec[0] == MLP:
+        nxt = dt[r0:r1]
         for k in range(depth - 1, -1, -1):
             fan_in = obs_size if k == 0 else hid
-            out = hs[k, r0:r1]
-            for i in range(n):
-                for j in range(hid):
-                    if out[i, j] <= 0:
-                        d[i, j] = zero
+            _relu_mask(d, hs[k, r0:r1])
             src = x[r0:r1] if k == 0 else hs[k - 1, r0:r1]
             gemm_tn(grad[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in), d, src, zero)
             _col_sum(grad[offs[2 * k + 1]:offs[2 * k + 2]], d)
             if k > 0:
-                nxt = dt[r0:r1]
                 gemm_nn(nxt, d, params[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in), zero)
-                d[:, :] = nxt
+                d, nxt = nxt, d  # the two scratch buffers swap roles instead of copying
         return
     # resmlp: through LN_out, then the blocks from the top, then the input layer.
     t = 2 + 4 * (depth - 1)
