@@ -1,11 +1,12 @@
 """Self-play rollout of one iteration: all games in lockstep, batched inference (SPEC section 5).
 
 At every step each unfinished game has one side to move. The games where the learner moves are
-gathered in game order into one forward pass; the games where an opponent moves are grouped by pool
-entry, one forward pass per entry. Game logic (observations, masks, sampling, moves) runs in `prange`
-over rows, each row writing only its own game's slots; each forward pass runs pieces of about 128 rows
-(`numbaplay.nn.rows.inference_cuts`, fixed by the row count) in `prange`, one single-threaded GEMM per
-piece and layer, so the output is identical for any number of Numba threads.
+gathered in game order into one batch; the games where an opponent moves are grouped by pool entry,
+one batch per entry. Game logic (observations, masks, sampling, moves) runs in `prange` over rows, each
+row writing only its own game's slots. Every batch is cut into pieces of about 128 rows
+(`numbaplay.nn.rows.inference_cuts`, fixed by the batch size), and all pieces of a step, learner's and
+opponents' alike, run in one `prange` (`step_inference`), one single-threaded GEMM per piece and layer,
+so the output is identical for any number of Numba threads.
 
 Transitions are first written per game (slot arrays [G, T_max, ...]), then packed game-major, ply
 order, so that GAE never mixes games.
@@ -14,9 +15,9 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.games.core import is_legal, legal_mask, observe, play
-from numbaplay.nn.net import forward_pieces
+from numbaplay.nn.net import forward_at
 from numbaplay.nn.policy import masked_log_softmax, sample_action
-from numbaplay.nn.rows import inference_cuts
+from numbaplay.nn.rows import INFER_ROWS, inference_cuts
 from numbaplay.rng import (
     CURRICULUM,
     LEARNER_ACTION,
@@ -184,6 +185,69 @@ def schedule_step(rows, order, counts, active, states, opponent):
 
 
 @njit(cache=True)
+def step_pieces(n_learn, counts):
+    """The forward pieces of one step as (net, lo, hi) int64 arrays, rows in workspace order.
+
+    The learner's n_learn rows are workspace rows [0, n_learn) (net -1); pool entry j's rows follow at
+    [n_learn + counts[j], n_learn + counts[j + 1]) (net j). Each batch is cut by `inference_cuts`, so a
+    piece never mixes networks and its rows depend only on the batch size.
+    """
+    n_pool = counts.shape[0] - 1
+    total = (n_learn + INFER_ROWS - 1) // INFER_ROWS
+    for j in range(n_pool):
+        total += (counts[j + 1] - counts[j] + INFER_ROWS - 1) // INFER_ROWS
+    net = np.empty(total, dtype=np.int64)
+    lo = np.empty(total, dtype=np.int64)
+    hi = np.empty(total, dtype=np.int64)
+    p = 0
+    for j in range(-1, n_pool):
+        start = 0 if j < 0 else n_learn + counts[j]
+        n_rows = n_learn if j < 0 else counts[j + 1] - counts[j]
+        if n_rows == 0:
+            continue
+        cuts = inference_cuts(n_rows)
+        for c in range(cuts.shape[0] - 1):
+            net[p] = j
+            lo[p] = start + cuts[c]
+            hi[p] = start + cuts[c + 1]
+            p += 1
+    return net, lo, hi
+
+
+@njit(cache=True)
+def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+    w = learner if net[p] < 0 else pool[net[p]]
+    forward_at(w, spec, offs, x, lo[p], hi[p] - lo[p], hs, us, pre, xh, rs, logits, vpre)
+
+
+@njit(cache=True, parallel=True)
+def _step_inference_par(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+    for p in prange(net.shape[0]):
+        _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+
+
+@njit(cache=True)
+def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+    """Every forward pass of one step (learner and all pool entries) in one parallel region over the
+    pieces of `step_pieces`; returns the number of pieces."""
+    net, lo, hi = step_pieces(n_learn, counts)
+    if net.shape[0] == 1:
+        _piece_forward(0, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+    elif net.shape[0] > 1:
+        _step_inference_par(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+    return net.shape[0]
+
+
+@njit(cache=True)
+def step_rows(out, rows, n_learn, order, counts):
+    """out[:n] = the learner's rows then the opponents' (entry order), the workspace row order; returns n."""
+    n_opp = counts[counts.shape[0] - 1]
+    out[:n_learn] = rows[:n_learn]
+    out[n_learn:n_learn + n_opp] = order[:n_opp]
+    return n_learn + n_opp
+
+
+@njit(cache=True)
 def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, moves, status,
                    opponent, gid, spec, offs, learner, pool, seed, iteration, opp_temperature,
                    opening_plies, x, mask, logits, vpre, hs, us, pre, xh, rs):
@@ -205,6 +269,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
     rows = np.empty(n_games, dtype=np.int64)
     counts = np.zeros(n_pool + 1, dtype=np.int64)
     order = np.empty(n_games, dtype=np.int64)
+    all_rows = np.empty(n_games, dtype=np.int64)
     choose_opponents(opponent, n_pool, seed, iteration)
     slot_count[:] = 0
     moves[:, :] = -1
@@ -214,25 +279,16 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
         n_learn, any_active = schedule_step(rows, order, counts, active, states, opponent)
         if not any_active:
             break
-        # Learner: one batch in game order.
-        if n_learn > 0:
-            _gather(x, mask, rows, n_learn, states, gid)
-            forward_pieces(learner, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, inference_cuts(n_learn))
-            _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                      rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
-                      LEARNER_ACTION, True)
-        # Opponents: one batch per pool entry, game order within each (sorted by schedule_step).
-        for j in range(n_pool):
-            start = counts[j]
-            n_rows = counts[j + 1] - start
-            if n_rows == 0:
-                continue
-            sub = order[start:start + n_rows]
-            _gather(x, mask, sub, n_rows, states, gid)
-            forward_pieces(pool[j], spec, offs, x, hs, us, pre, xh, rs, logits, vpre, inference_cuts(n_rows))
-            _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                      sub, n_rows, x, mask, logits, vpre, states, gid, opp_temperature, seed, iteration,
-                      OPPONENT_ACTION, False)
+        # Workspace rows: the learner's batch (game order), then each pool entry's (game order within).
+        n_rows = step_rows(all_rows, rows, n_learn, order, counts)
+        _gather(x, mask, all_rows, n_rows, states, gid)
+        step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+        _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                  rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
+                  LEARNER_ACTION, True)
+        _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                  order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:], vpre[n_learn:],
+                  states, gid, opp_temperature, seed, iteration, OPPONENT_ACTION, False)
         _apply_moves(states, actions, moves, active, gid)
     for g in range(n_games):
         status[g] = states[g, 3]

@@ -2,8 +2,9 @@
 
 `rollout_kernel` and `ppo_epochs` each run a whole phase in one compiled call, so nothing inside them
 can be timed. `rollout_profiled` and `update_profiled` are the same step loops written in Python around
-the same compiled pieces (`_gather`, `forward`, `_act_rows`, `_apply_moves`; `gather`, `forward`,
-`ppo_head_grads`, `backward`, `clip_and_adam`), called in the same order on the same rows, so they
+the same compiled pieces (`_gather`, `step_inference`, `_act_rows`, `_apply_moves`; `gather`,
+`forward_pieces`, `ppo_head_grads`, `backward_shards`, `combine_grad_norm`, `adam_step`), called in the
+same order on the same rows, so they
 produce bit-identical results (tests/test_profile.py checks it, and `profile_training` checks it again on
 every iteration it measures). A `Clock` attributes every instant of a loop to exactly one phase:
 
@@ -11,9 +12,9 @@ every iteration it measures). A `Clock` attributes every instant of a loop to ex
     rollout/game_logic  everything else of the rollout: scheduling, observations and masks, sampling,
                         moves, packing the transitions (and the Python loop itself)
     gae                 advantages, returns and their normalisation
-    update/forward      `forward` on each minibatch
-    update/backward     the loss and dL/dlogits at the heads (`ppo_head_grads`), then `backward`
-    update/adam         gradient-norm clipping and the Adam step
+    update/forward      `forward_pieces` on each minibatch's shards
+    update/backward     the loss and dL/dlogits at the heads (`ppo_head_grads`), then `backward_shards`
+    update/adam         summing the shard gradients with the gradient norm, clipping and the Adam step
     update/other        shuffling, gathering minibatch rows, the pool update, the Python loop
 
 The Python loops add a little dispatch overhead per call; `profile_training` also times the fused
@@ -33,7 +34,7 @@ from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.net import backward_shards, forward_pieces
 from numbaplay.nn.params import n_params
 from numbaplay.nn.policy import ppo_head_grads
-from numbaplay.nn.rows import inference_cuts, shard_cuts
+from numbaplay.nn.rows import shard_cuts
 from numbaplay.ppo.rollout import (
     _act_rows,
     _apply_moves,
@@ -43,6 +44,8 @@ from numbaplay.ppo.rollout import (
     random_openings,
     rollout_kernel,
     schedule_step,
+    step_inference,
+    step_rows,
 )
 from numbaplay.ppo.trainer import Trainer, update_pool
 from numbaplay.ppo.update import STAT_NAMES, gather, minibatch_bounds, ppo_epochs
@@ -92,7 +95,7 @@ class RolloutCounts:
     rows: int
     """Rows through `forward` (learner and opponent moves)."""
     calls: int
-    """`forward` calls."""
+    """Forward batches (one per network and step; each runs as pieces of `numbaplay.nn.rows.INFER_ROWS`)."""
     nets: int
     """Distinct networks evaluated."""
 
@@ -112,6 +115,7 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
     rows = np.empty(n_games, np.int64)
     counts = np.zeros(n_pool + 1, np.int64)
     order = np.empty(n_games, np.int64)
+    all_rows = np.empty(n_games, np.int64)
     choose_opponents(tr.opponent, n_pool, seed, it)
     tr.slot_count[:] = 0
     tr.moves[:, :] = -1
@@ -123,33 +127,20 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
         n_learn, any_active = schedule_step(rows, order, counts, active, states, tr.opponent)
         if not any_active:
             break
-        if n_learn > 0:
-            _gather(x, mask, rows, n_learn, states, gid)
-            clock.lap("rollout/game_logic")
-            forward_pieces(tr.params, spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre,
-                           inference_cuts(n_learn))
-            clock.lap("rollout/inference")
-            _act_rows(actions, *slots, rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, it,
-                      LEARNER_ACTION, True)
-            n_rows_total += n_learn
-            n_calls += 1
-            used[n_pool] = True
-        for j in range(n_pool):
-            start = counts[j]
-            n_rows = counts[j + 1] - start
-            if n_rows == 0:
-                continue
-            sub = order[start:start + n_rows]
-            _gather(x, mask, sub, n_rows, states, gid)
-            clock.lap("rollout/game_logic")
-            forward_pieces(pool[j], spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre,
-                           inference_cuts(n_rows))
-            clock.lap("rollout/inference")
-            _act_rows(actions, *slots, sub, n_rows, x, mask, logits, vpre, states, gid, cfg.opp_temperature,
-                      seed, it, OPPONENT_ACTION, False)
-            n_rows_total += int(n_rows)
-            n_calls += 1
-            used[j] = True
+        n_rows = step_rows(all_rows, rows, n_learn, order, counts)
+        _gather(x, mask, all_rows, n_rows, states, gid)
+        clock.lap("rollout/game_logic")
+        step_inference(n_learn, counts, tr.params, pool, spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
+                       logits, vpre)
+        clock.lap("rollout/inference")
+        _act_rows(actions, *slots, rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, it,
+                  LEARNER_ACTION, True)
+        _act_rows(actions, *slots, order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:],
+                  vpre[n_learn:], states, gid, cfg.opp_temperature, seed, it, OPPONENT_ACTION, False)
+        n_rows_total += int(n_rows)
+        n_calls += int(n_learn > 0) + int(np.count_nonzero(counts[1:] > counts[:-1]))  # batches, one per net
+        used[n_pool] |= n_learn > 0
+        used[:n_pool] |= counts[1:] > counts[:-1]
         _apply_moves(states, actions, tr.moves, active, gid)
     tr.status[:] = states[:, 3]
     n = pack_transitions(tr.obs, tr.mask, tr.action, tr.logp, tr.value, tr.reward, tr.done, tr.result,
