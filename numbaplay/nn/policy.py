@@ -74,20 +74,20 @@ def sample_action(logits, mask, temperature, u):
 
 
 @njit(cache=True, error_model="numpy")
-def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, adv, ret, n,
-                   clip_eps, vf_coef, ent_coef):
-    """Loss terms and dL/dlogits, dL/dvpre for one minibatch of n rows (SPEC section 6).
+def ppo_head_rows(dlogits, dvpre, sums, logits, vpre, mask, action, logp_old, adv, ret, lo, hi, n,
+                  clip_eps, vf_coef, ent_coef):
+    """dL/dlogits and dL/dvpre on rows lo..hi-1 of a minibatch of n rows (SPEC section 6).
 
-    out dlogits: float32[>=n, A] (illegal entries exactly 0); out dvpre: float32[>=n];
-    out stats: float64[6] = sums over rows of (policy loss, value loss, entropy, approx KL,
-    clipped, total loss) divided by n, i.e. minibatch means;
-    logits: float32[>=n, A]; vpre: float32[>=n]; mask: uint8[>=n, A]; action: int64[>=n];
-    logp_old, adv, ret: float32[>=n].
+    out dlogits: float32[>=hi, A] (illegal entries exactly 0); out dvpre: float32[>=hi];
+    out sums: float64[5] = sums over these rows, in row order, of (policy loss, value loss, entropy,
+    approx KL, clipped); logits: float32[>=hi, A]; vpre: float32[>=hi]; mask: uint8[>=hi, A];
+    action: int64[>=hi]; logp_old, adv, ret: float32[>=hi]. Rows are independent: any partition of the
+    minibatch gives the same dlogits and dvpre.
     """
     n_act = logits.shape[1]
     inv_n = np.float32(1.0) / np.float32(n)
-    lo = np.float32(1.0 - clip_eps)
-    hi = np.float32(1.0 + clip_eps)
+    c_lo = np.float32(1.0 - clip_eps)
+    c_hi = np.float32(1.0 + clip_eps)
     vf = np.float32(vf_coef)
     ent_c = np.float32(ent_coef)
     logp = np.empty(n_act, dtype=np.float32)
@@ -96,13 +96,13 @@ def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, 
     s_ent = 0.0
     s_kl = 0.0
     s_clip = 0.0
-    for i in range(n):
+    for i in range(lo, hi):
         ent = masked_log_softmax(logp, logits[i], mask[i])
         act = action[i]
         d = logp[act] - logp_old[i]
         r = np.exp(d)
         a_i = adv[i]
-        rc = min(max(r, lo), hi)
+        rc = min(max(r, c_lo), c_hi)
         s_pol += -min(np.float64(r) * a_i, np.float64(rc) * a_i)
         s_kl += np.float64(r - np.float32(1.0)) - np.float64(d)
         if abs(r - np.float32(1.0)) > clip_eps:
@@ -110,7 +110,7 @@ def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, 
         s_ent += ent
         # Policy term: dL/dr = -A/n where the unclipped branch is active.
         g_r = np.float32(0.0)
-        if (a_i >= 0 and r < hi) or (a_i < 0 and r > lo):
+        if (a_i >= 0 and r < c_hi) or (a_i < 0 and r > c_lo):
             g_r = -a_i * inv_n
         g_rr = g_r * r
         for b in range(n_act):
@@ -126,9 +126,35 @@ def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, 
         err = v - ret[i]
         s_val += np.float64(err) * np.float64(err)
         dvpre[i] = vf * np.float32(2.0) * err * inv_n * (np.float32(1.0) - v * v)
-    stats[0] = s_pol / n
-    stats[1] = s_val / n
-    stats[2] = s_ent / n
-    stats[3] = s_kl / n
-    stats[4] = s_clip / n
+    sums[0] = s_pol
+    sums[1] = s_val
+    sums[2] = s_ent
+    sums[3] = s_kl
+    sums[4] = s_clip
+
+
+@njit(cache=True, error_model="numpy")
+def head_stats(stats, sums, k, n, vf_coef, ent_coef):
+    """stats float64[6]: minibatch means from the k partial sums sums[0..k-1] (float64[>=k, 5]), added in
+    order: (policy loss, value loss, entropy, approx KL, clip fraction, total loss)."""
+    for c in range(5):
+        t = sums[0, c]
+        for s in range(1, k):
+            t += sums[s, c]
+        stats[c] = t / n
     stats[5] = stats[0] + vf_coef * stats[1] - ent_coef * stats[2]
+
+
+@njit(cache=True, error_model="numpy")
+def ppo_head_grads(dlogits, dvpre, stats, logits, vpre, mask, action, logp_old, adv, ret, n,
+                   clip_eps, vf_coef, ent_coef):
+    """Loss terms and dL/dlogits, dL/dvpre for one minibatch of n rows (SPEC section 6).
+
+    out stats: float64[6] = sums over rows (in row order) of (policy loss, value loss, entropy, approx
+    KL, clipped) divided by n, i.e. minibatch means, and the total loss; other arguments as
+    `ppo_head_rows` with lo = 0, hi = n.
+    """
+    sums = np.empty((1, 5), dtype=np.float64)
+    ppo_head_rows(dlogits, dvpre, sums[0], logits, vpre, mask, action, logp_old, adv, ret, 0, n, n,
+                  clip_eps, vf_coef, ent_coef)
+    head_stats(stats, sums, 1, n, vf_coef, ent_coef)

@@ -1,18 +1,18 @@
 """The PPO update of one iteration: epochs of shuffled minibatches (SPEC section 6).
 
-Each minibatch step is four kernels: gather rows, forward, loss gradient at the heads plus backward,
-clip + Adam. The minibatch is cut into at most two shards (`numbaplay.nn.rows.shard_cuts`, fixed by its
-row count): forward and backward run the shards on the Numba threads, each into its own gradient buffer,
-and the shard gradients are summed in shard order. `ppo_epochs` runs it all in one compiled call;
-`numbaplay.profile.phases` times the kernels apart.
+Each minibatch step: gather its rows; cut it into at most two shards (`numbaplay.nn.rows.shard_cuts`,
+fixed by its row count); on the Numba threads, each shard runs forward, the loss gradient at the heads
+(`ppo_head_rows`, with the loss statistics summed per shard) and backward into its own gradient buffer
+(`shard_steps`); then the shard gradients are summed in shard order with the gradient norm, and clip +
+Adam. `ppo_epochs` runs it all in one compiled call; `numbaplay.profile.phases` times the pieces apart.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
-from numbaplay.nn.net import backward_shards, forward_pieces
-from numbaplay.nn.policy import ppo_head_grads
-from numbaplay.nn.rows import even_cuts, shard_cuts
+from numbaplay.nn.net import backward_at, forward_at
+from numbaplay.nn.policy import head_stats, ppo_head_rows
+from numbaplay.nn.rows import MAX_SHARDS, even_cuts, shard_cuts
 from numbaplay.rng import SHUFFLE, permutation, stream_key
 
 # Columns of the per-minibatch statistics array.
@@ -39,6 +39,39 @@ def gather(bx, bmask, baction, blogp, badv, bret, idx, obs, mask, action, logp, 
 
 
 @njit(cache=True)
+def _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef):
+    lo = cuts[s]
+    rows = cuts[s + 1] - lo
+    forward_at(params, spec, offs, bx, lo, rows, hs, us, pre, xh, rs, logits, vpre)
+    ppo_head_rows(dlogits, dvpre, sums[s], logits, vpre, bmask, baction, blogp, badv, bret, lo, lo + rows, n,
+                  clip_eps, vf_coef, ent_coef)
+    backward_at(grads[s], params, spec, offs, bx, lo, rows, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt)
+
+
+@njit(cache=True, parallel=True)
+def _shard_steps_par(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                     dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef):
+    for s in prange(cuts.shape[0] - 1):
+        _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                    dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
+
+
+@njit(cache=True)
+def shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, clip_eps, vf_coef, ent_coef):
+    """Forward, head gradients and backward of each shard [cuts[s], cuts[s+1]) of a minibatch of
+    n = cuts[-1] rows, shards in parallel: gradient into grads[s], loss sums into sums[s] (float64[5])."""
+    n = cuts[cuts.shape[0] - 1]
+    if cuts.shape[0] == 2:
+        _shard_step(0, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                    dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
+    else:
+        _shard_steps_par(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits,
+                         vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
+
+
+@njit(cache=True)
 def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret, n,
                spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
@@ -54,6 +87,7 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
     bounds = minibatch_bounds(n, batch_size)
     k = bounds.shape[0] - 1
     head = np.empty(6, dtype=np.float64)
+    sums = np.empty((MAX_SHARDS, 5), dtype=np.float64)
     row = 0
     for e in range(epochs):
         permutation(perm, stream_key(seed, SHUFFLE, iteration, e))
@@ -63,10 +97,9 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
             gather(bx, bmask, baction, blogp, badv, bret, perm[lo:lo + rows], obs, mask, action, logp,
                    adv, ret)
             cuts = shard_cuts(rows)
-            forward_pieces(params, spec, offs, bx, hs, us, pre, xh, rs, logits, vpre, cuts)
-            ppo_head_grads(dlogits, dvpre, head, logits, vpre, bmask, baction, blogp, badv, bret, rows,
-                           clip_eps, vf_coef, ent_coef)
-            backward_shards(grads, params, spec, offs, bx, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts)
+            shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits,
+                        vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, clip_eps, vf_coef, ent_coef)
+            head_stats(head, sums, cuts.shape[0] - 1, rows, vf_coef, ent_coef)
             t += 1
             norm = combine_grad_norm(grads, cuts.shape[0] - 1)
             adam_step(params, grads[0], m, v, t, lr, max_grad_norm, norm)

@@ -3,7 +3,7 @@
 `rollout_kernel` and `ppo_epochs` each run a whole phase in one compiled call, so nothing inside them
 can be timed. `rollout_profiled` and `update_profiled` are the same step loops written in Python around
 the same compiled pieces (`_gather`, `step_inference`, `_act_rows`, `_apply_moves`; `gather`,
-`forward_pieces`, `ppo_head_grads`, `backward_shards`, `combine_grad_norm`, `adam_step`), called in the
+`forward_pieces`, `ppo_head_rows`, `backward_shards`, `combine_grad_norm`, `adam_step`), called in the
 same order on the same rows, so they
 produce bit-identical results (tests/test_profile.py checks it, and `profile_training` checks it again on
 every iteration it measures). A `Clock` attributes every instant of a loop to exactly one phase:
@@ -13,7 +13,9 @@ every iteration it measures). A `Clock` attributes every instant of a loop to ex
                         moves, packing the transitions (and the Python loop itself)
     gae                 advantages, returns and their normalisation
     update/forward      `forward_pieces` on each minibatch's shards
-    update/backward     the loss and dL/dlogits at the heads (`ppo_head_grads`), then `backward_shards`
+    update/backward     the loss and dL/dlogits at the heads (`ppo_head_rows` per shard), then
+                        `backward_shards` (the fused kernel runs each shard's forward, head and
+                        backward in one parallel region, `shard_steps`)
     update/adam         summing the shard gradients with the gradient norm, clipping and the Adam step
     update/other        shuffling, gathering minibatch rows, the pool update, the Python loop
 
@@ -33,8 +35,8 @@ from numba import get_num_threads
 from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.net import backward_shards, forward_pieces
 from numbaplay.nn.params import n_params
-from numbaplay.nn.policy import ppo_head_grads
-from numbaplay.nn.rows import shard_cuts
+from numbaplay.nn.policy import head_stats, ppo_head_rows
+from numbaplay.nn.rows import MAX_SHARDS, shard_cuts
 from numbaplay.ppo.rollout import (
     _act_rows,
     _apply_moves,
@@ -159,6 +161,7 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
     stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
     perm = np.empty(n, np.int64)
     head = np.empty(6, np.float64)
+    sums = np.empty((MAX_SHARDS, 5), np.float64)
     batch = (tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret)
     cache = (ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
     spec, offs = tr.spec_arr, tr.offs
@@ -173,15 +176,18 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
             gather(*batch, perm[lo:lo + rows], tr.obs, tr.mask, tr.action, tr.logp, tr.adv_norm, tr.ret)
             clock.lap("update/other")
             cuts = shard_cuts(rows)
+            n_shards = cuts.shape[0] - 1
             forward_pieces(tr.params, spec, offs, tr.bx, *cache, tr.blogits, tr.bvpre, cuts)
             clock.lap("update/forward")
-            ppo_head_grads(tr.dlogits, tr.dvpre, head, tr.blogits, tr.bvpre, tr.bmask, tr.baction, tr.blogp,
-                           tr.badv, tr.bret, rows, c.clip_eps, c.vf_coef, ent)
+            for s in range(n_shards):
+                ppo_head_rows(tr.dlogits, tr.dvpre, sums[s], tr.blogits, tr.bvpre, tr.bmask, tr.baction, tr.blogp,
+                              tr.badv, tr.bret, cuts[s], cuts[s + 1], rows, c.clip_eps, c.vf_coef, ent)
+            head_stats(head, sums, n_shards, rows, c.vf_coef, ent)
             backward_shards(tr.grads, tr.params, spec, offs, tr.bx, *cache, tr.dlogits, tr.dvpre, ws.dh, ws.dt,
                             cuts)
             clock.lap("update/backward")
             t += 1
-            norm = combine_grad_norm(tr.grads, cuts.shape[0] - 1)
+            norm = combine_grad_norm(tr.grads, n_shards)
             adam_step(tr.params, tr.grad, tr.m, tr.v, t, lr, c.max_grad_norm, norm)
             clock.lap("update/adam")
             stats[row, :6] = head
