@@ -343,27 +343,29 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     _col_sum(grad[offs[1]:offs[2]], d)
 
 
-@njit(cache=True, inline="always")
-def _forward_piece(c, params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
-    forward_at(params, spec, offs, x, cuts[c], cuts[c + 1] - cuts[c], hs, us, pre, xh, rs, logits, vpre)
+@njit(cache=True)
+def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+    w = learner if net[p] < 0 else pool[net[p]]
+    forward_at(w, spec, offs, x, lo[p], hi[p] - lo[p], hs, us, pre, xh, rs, logits, vpre)
 
 
 @njit(cache=True, parallel=True)
-def _forward_par(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
-    for c in prange(cuts.shape[0] - 1):
-        _forward_piece(c, params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts)
+def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+    """Forward pieces in parallel: piece p is rows lo[p]..hi[p]-1 of every buffer through the network
+    `learner` (net[p] < 0) or `pool[net[p]]`. Each piece makes its own BLAS calls, so a row's outputs
+    depend only on its piece, never on the thread that ran it. The one parallel inference kernel:
+    rollouts, updates and agents all call it (one compiled copy keeps the cold compile shorter)."""
+    for p in prange(net.shape[0]):
+        _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
 
 
 @njit(cache=True)
 def forward_pieces(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
-    """`forward` on rows cuts[0]..cuts[-1], one call per piece [cuts[c], cuts[c+1]), pieces in parallel.
-
-    A row's outputs depend only on its piece, never on the thread that ran it.
-    """
-    if cuts.shape[0] == 2:
-        _forward_piece(0, params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts)
-    else:
-        _forward_par(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts)
+    """`forward` on rows cuts[0]..cuts[-1], one call per piece [cuts[c], cuts[c+1]), pieces in parallel."""
+    k = cuts.shape[0] - 1
+    net = np.full(k, -1, dtype=np.int64)
+    forward_nets(net, cuts[:k], cuts[1:], params, params.reshape(1, params.shape[0]), spec, offs, x, hs, us,
+                 pre, xh, rs, logits, vpre)
 
 
 @njit(cache=True, inline="always")

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.games.core import is_legal, legal_mask, observe, play
-from numbaplay.nn.net import forward_at
+from numbaplay.nn.net import forward_nets
 from numbaplay.nn.policy import masked_log_softmax, sample_action
 from numbaplay.nn.rows import INFER_ROWS, inference_cuts
 from numbaplay.rng import (
@@ -215,26 +215,11 @@ def step_pieces(n_learn, counts):
 
 
 @njit(cache=True)
-def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
-    w = learner if net[p] < 0 else pool[net[p]]
-    forward_at(w, spec, offs, x, lo[p], hi[p] - lo[p], hs, us, pre, xh, rs, logits, vpre)
-
-
-@njit(cache=True, parallel=True)
-def _step_inference_par(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
-    for p in prange(net.shape[0]):
-        _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
-
-
-@njit(cache=True)
 def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
     """Every forward pass of one step (learner and all pool entries) in one parallel region over the
     pieces of `step_pieces`; returns the number of pieces."""
     net, lo, hi = step_pieces(n_learn, counts)
-    if net.shape[0] == 1:
-        _piece_forward(0, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
-    elif net.shape[0] > 1:
-        _step_inference_par(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+    forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
     return net.shape[0]
 
 

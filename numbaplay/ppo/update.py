@@ -63,7 +63,7 @@ def shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp
     """Forward, head gradients and backward of each shard [cuts[s], cuts[s+1]) of a minibatch of
     n = cuts[-1] rows, shards in parallel: gradient into grads[s], loss sums into sums[s] (float64[5])."""
     n = cuts[cuts.shape[0] - 1]
-    if cuts.shape[0] == 2:
+    if cuts.shape[0] == 2:  # one shard: no parallel region
         _shard_step(0, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                     dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
     else:
