@@ -342,7 +342,8 @@ def main(argv=None) -> int:
     out = {
         "benchmark": "torch_vs_numba", "started": started, "command": command, "git": git_state(),
         "threads": args.threads, "rounds": args.rounds, "iterations": iterations, "torch_warmup": args.warmup,
-        "numbaplay_warmup": 1, "numbaplay_timer": args.numbaplay_timer, "torch_pool": args.torch_pool, "torch_env": torch_env or {}, "targets": TARGETS,
+        "numbaplay_warmup": 1, "numbaplay_timer": args.numbaplay_timer,
+        "torch_pool": args.torch_pool, "torch_env": torch_env or {}, "targets": TARGETS,
         "machine": machine,
         "torch": {k: torch_info.get(k) for k in ("torch_version", "torch_cpu_capability", "torch_mkl",
                                                  "torch_cuda_build", "torch_num_threads")},

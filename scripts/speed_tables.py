@@ -1,0 +1,214 @@
+"""Markdown tables of the speed results, generated from the JSON files under results/bench/.
+
+Every number in `results/speed.md` comes from here: nothing is typed by hand.
+
+    python scripts/speed_tables.py --markdown > results/speed.md
+"""
+import json
+import sys
+from pathlib import Path
+
+from numbaplay.cli.profile import PHASE_HEADER, phase_rows
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+BENCH = RESULTS / "bench"
+# The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
+ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
+
+
+def load(name: str) -> dict:
+    return json.loads((BENCH / name).read_text())
+
+
+def md_table(header, rows) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def ms(seconds) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1e3:.1f}"
+
+
+def profile_section(name: str, title: str) -> str:
+    r = load(name)
+    lines = [f"### {title}", "", f"`{r['command']}`  ", f"load at start: `{r['uptime_start']}`; at end: "
+             f"`{r['uptime_end']}`", "", md_table(PHASE_HEADER, phase_rows(r)), ""]
+    fused = r["fused"]
+    lines.append(f"Per iteration: {r['transitions_per_iter']:.0f} transitions, {r['update_steps_per_iter']:.0f} "
+                 f"minibatch steps; fused rollout {ms(fused['rollout']['median_s'])} ms, fused update "
+                 f"{ms(fused['update']['median_s'])} ms; profiling loops "
+                 f"{'bit-identical to' if r['identical_to_fused'] else 'DIFFERENT from'} the fused kernels. "
+                 f"Numba threads {r['numba_threads']}, BLAS threads {r['blas_threads']}. Machine rates used for "
+                 f"the floors: sgemm " + ", ".join(f"{v:.0f} GFLOP/s at {k} thread(s)"
+                                                    for k, v in r["machine"]["gemm_gflops"].items())
+                 + ", copy bandwidth " + ", ".join(f"{v:.1f} GB/s at {k}"
+                                                   for k, v in r["machine"]["bandwidth_gbs"].items())
+                 + f" (measured {r['machine']['measured_at']}).")
+    return "\n".join(lines)
+
+
+def torch_section() -> str:
+    r = load("torch_vs_numba.json")
+    rows = []
+    for p in r["presets"]:
+        nb, tc = p["numbaplay"], p["torch"]
+        rows.append((p["preset"], ms(nb["iteration_s"]), ms(tc["iteration_s"]),
+                     f"{p['ratio_torch_over_numbaplay']:.2f}x", f">= {p['target_ratio']}x",
+                     f"{ms(nb['phases']['rollout'])} / {ms(tc['phases']['rollout'])}",
+                     f"{ms(nb['phases']['update'])} / {ms(tc['phases']['update'])}",
+                     f"{nb['transitions_per_iter']:.0f} / {tc['transitions_per_iter']:.0f}"))
+    head = ("preset", "numbaplay ms/iter", "PyTorch ms/iter", "PyTorch / numbaplay", "goal",
+            "rollout ms nb / torch", "update ms nb / torch", "transitions nb / torch")
+    t = r["torch"]
+    return "\n".join([
+        f"`{r['command']}`  ", f"PyTorch {t['torch_version']} ({t['torch_cpu_capability']}, MKL {t['torch_mkl']}), "
+        f"{r['threads']} threads each side, {r['rounds']} alternating rounds, numbaplay timed by "
+        f"`{r.get('numbaplay_timer', 'profile')}`; load before `{r['uptime_before']}`, after `{r['uptime_after']}`.",
+        "", md_table(head, rows)])
+
+
+def c_section() -> str:
+    r = load("c_vs_numba.json")
+    rows = [(row["preset"], row["phase"], ms(row["numba_median_s"]), ms(row["c_median_s"]),
+             f"{row['ratio_numba_over_c']:.2f}")
+            for p in r["presets"] for row in p["rows"] if row["phase"] in ("rollout", "update", "iteration")]
+    load_after = ", ".join(f"{x:.2f}" for x in r["load_average_after"])
+    return "\n".join([f"`{r['command']}` (started {r['started']}; load average after: {load_after})", "",
+                      md_table(("preset", "phase", "Numba ms", "C ms", "Numba / C"), rows)])
+
+
+def threads_section() -> str:
+    rows = []
+    for name in ("threads_tictactoe.json", "threads_ttt-seed.json", "threads_c4-seed.json"):
+        r = load(name)
+        by = {int(k): v for k, v in r["threads"].items()}
+        one, top = by[1], by[max(by)]
+        rows.append((r["preset"], ms(one["median_s"]), ms(top["median_s"]), max(by),
+                     f"{one['median_s'] / top['median_s']:.2f}", top["identical_to_1_thread"], r["uptime_end"]))
+    return md_table(("preset", "rollout ms, 1 thread", "rollout ms, N threads", "N", "speed-up",
+                     "same games as 1 thread", "load at end"), rows)
+
+
+def goals_section() -> str:
+    """Issue 5's goals, each with the measured figure and whether it is met, computed from the files."""
+    rows = []
+    torch = {p["preset"]: p for p in load("torch_vs_numba.json")["presets"]}
+    for name, target in (("ttt-seed", 5.0), ("c4-seed", 3.0)):
+        p = torch[name]
+        nb = p["numbaplay"]["iteration_s"]
+        ratio = p["ratio_torch_over_numbaplay"]
+        quoted = ISSUE_TORCH_S[name] / nb
+        rows.append((f"`{name}` at least {target:g}x faster than PyTorch",
+                     f"{ratio:.2f}x against PyTorch run side by side ({ms(p['torch']['iteration_s'])} ms vs "
+                     f"{ms(nb)} ms); {quoted:.2f}x against the issue's quoted {ISSUE_TORCH_S[name] * 1e3:.0f} ms",
+                     "yes" if ratio >= target else ("against the quoted figure only" if quoted >= target else "no")))
+    c = {row["preset"]: row for p in load("c_vs_numba.json")["presets"] for row in p["rows"]
+         if row["phase"] == "iteration"}
+    for name in ("ttt-seed", "c4-seed"):
+        r = c[name]["ratio_numba_over_c"]
+        rows.append((f"`{name}` Numba iteration at most 0.8x the C reference", f"{r:.2f}", "yes" if r <= 0.8 else "no"))
+    prof = load("profile_c4-seed.json")
+    upd = [prof["phase_stats"][k] for k in ("update/forward", "update/backward", "update/adam")]
+    upd_s = prof["fused"]["update"]["median_s"]
+    floor = sum(s["floor_s"] for s in upd)
+    rows.append(("`c4-seed` update within 1.5x of its FLOP floor",
+                 f"fused update {ms(upd_s)} ms, floor {ms(floor)} ms at {prof['machine']['gemm_gflops']['2']:.0f} "
+                 f"GFLOP/s: {upd_s / floor:.2f}x", "yes" if upd_s <= 1.5 * floor else "no"))
+    for name in ("tictactoe", "ttt-seed", "c4-seed"):
+        r = load(f"threads_{name}.json")
+        sp = r["threads"]["1"]["median_s"] / r["threads"]["2"]["median_s"]
+        rows.append((f"rollout, 2 threads at least 1.8x 1 thread (`{name}`)", f"{sp:.2f}x",
+                     "yes" if sp >= 1.8 else "no"))
+    acc = json.loads((RESULTS / "ttt_optimal_parallel" / "summary.json").read_text())
+    walls = sorted(r["train_wall_s"] for r in acc["runs"] if r["optimal"])
+    med = walls[len(walls) // 2]
+    n_ok = sum(r["optimal"] for r in acc["runs"])
+    rows.append(("Tic-Tac-Toe default preset to optimal play in 10 s or less, warm cache",
+                 f"{n_ok}/{len(acc['runs'])} seeds optimal; median {med:.1f} s, slowest {walls[-1]:.1f} s",
+                 "yes" if med <= 10.0 else "no"))
+    st = json.loads((RESULTS / "startup.json").read_text())
+    rows.append(("cold compile of the training path under 30 s", f"{st['cold_compile_s']:.1f} s",
+                 "yes" if st["cold_compile_s"] < 30 else "no"))
+    rows.append(("warm start under 2 s", f"{st['warm_total_s']:.2f} s", "yes" if st["warm_total_s"] < 2 else "no"))
+    return md_table(("goal", "measured", "met"), rows)
+
+
+def main() -> int:
+    parts = {
+        "goals": goals_section,
+        "torch": torch_section, "c": c_section, "threads": threads_section,
+        "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
+        "profile-c4": lambda: profile_section("profile_c4-seed.json", "c4-seed, iteration 0"),
+        "profile-c4-1": lambda: profile_section("profile_c4-seed_threads1.json", "c4-seed, iteration 0, 1 thread"),
+        "profile-tictactoe": lambda: profile_section("profile_tictactoe_skip60.json",
+                                                     "tictactoe (the default preset) after 60 iterations"),
+    }
+    args = sys.argv[1:]
+    if args == ["--markdown"]:
+        print(DOCUMENT.format(**{k.replace("-", "_"): f() for k, f in parts.items()}))
+        return 0
+    names = args or list(parts)
+    print("\n\n".join(parts[n]() for n in names))
+    return 0
+
+
+DOCUMENT = """# Speed: where numbaplay stands on issue 5
+
+Generated by `python scripts/speed_tables.py --markdown` from the JSON files under `results/bench/`,
+`results/startup.json` and `results/ttt_optimal_parallel/summary.json`; the commands that wrote them
+are shown with each table. Machine: 2 cores of an Intel Xeon VM (AVX-512), shared with other jobs;
+every run records its load average. Commands, in the order they were run:
+
+```
+numbaplay profile tictactoe --preset ttt-seed --skip 10 --iterations 5 --json --record "..."
+numbaplay profile connect4 --preset c4-seed --iterations 2 --json --record "..."
+numbaplay profile tictactoe --preset ttt-seed --iterations 5 --json
+numbaplay profile connect4 --preset c4-seed --iterations 2 --threads 1 --json
+numbaplay profile tictactoe --skip 60 --iterations 5 --json
+python benchmarks/bench_threads.py --preset tictactoe --repeats 5
+python benchmarks/bench_threads.py --preset ttt-seed --repeats 5
+python benchmarks/bench_threads.py --preset c4-seed --repeats 5
+python benchmarks/bench_iteration.py --preset ttt-seed --repeats 5 --threads 2
+python benchmarks/bench_iteration.py --preset c4-seed --repeats 3 --threads 2
+python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5
+python benchmarks/bench_torch_vs_numba.py --rounds 3 --iterations ttt-seed=5 c4-seed=3
+python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/ttt_optimal_parallel
+python scripts/measure_startup.py --repeats 2
+```
+
+## The goals
+
+{goals}
+
+## Against PyTorch, side by side
+
+The PyTorch reference (`benchmarks/torch_reference.py`) is the iteration written the way a PyTorch user
+would: vectorised NumPy boards, one batched forward for the learner and one per pool entry under
+`inference_mode`, tanh-GELU, `Adam(foreach=True)`, `clip_grad_norm_`. Its games, loss gradients and GAE
+were checked against numbaplay's. It runs faster here than the issue's quoted figures (MKL with AVX-512).
+
+{torch}
+
+## Against the C reference, side by side
+
+{c}
+
+## Rollout thread scaling
+
+{threads}
+
+## Per phase
+
+{profile_ttt}
+
+{profile_c4}
+
+{profile_c4_1}
+
+{profile_tictactoe}
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
