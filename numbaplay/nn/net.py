@@ -343,7 +343,7 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     _col_sum(grad[offs[1]:offs[2]], d)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
     w = learner if net[p] < 0 else pool[net[p]]
     forward_at(w, spec, offs, x, lo[p], hi[p] - lo[p], hs, us, pre, xh, rs, logits, vpre)

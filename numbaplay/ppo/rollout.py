@@ -77,11 +77,14 @@ def _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, s
                  rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
               rows, n_rows, x, mask, logits, vpre, states, gid, temperature, seed, iteration, purpose,
               record):
     """Sample a move for every gathered row; if `record`, store the learner's transition."""
+    # Plain int64 and bool, not the callers' literal constants: one compiled copy serves both callers.
+    purpose = np.int64(purpose)
+    record = np.bool_(record)
     if n_rows >= PAR_MIN_ROWS:
         _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                  rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
@@ -97,7 +100,7 @@ def _gather_par(x, mask, rows, n_rows, states, gid):
         legal_mask(gid, mask[r], states[rows[r]])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gather(x, mask, rows, n_rows, states, gid):
     """Observation and legal mask of each gathered game, one row each."""
     if n_rows >= PAR_MIN_ROWS:
@@ -136,7 +139,7 @@ def _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration)
         _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteration):
     """Curriculum ("exploring starts"): game g starts after k random plies, k uniform in 0..opening_plies.
 
@@ -184,7 +187,7 @@ def schedule_step(rows, order, counts, active, states, opponent):
     return n_learn, any_active
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step_pieces(n_learn, counts):
     """The forward pieces of one step as (net, lo, hi) int64 arrays, rows in workspace order.
 
@@ -214,7 +217,7 @@ def step_pieces(n_learn, counts):
     return net, lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
     """Every forward pass of one step (learner and all pool entries) in one parallel region over the
     pieces of `step_pieces`; returns the number of pieces."""
@@ -223,7 +226,7 @@ def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, x
     return net.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step_rows(out, rows, n_learn, order, counts):
     """out[:n] = the learner's rows then the opponents' (entry order), the workspace row order; returns n."""
     n_opp = counts[counts.shape[0] - 1]
@@ -294,7 +297,7 @@ def _apply_par(states, actions, moves, active, gid):
         _apply_one(g, states, actions, moves, active, gid)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apply_moves(states, actions, moves, active, gid):
     """Play every active game's chosen move."""
     if states.shape[0] >= PAR_MIN_ROWS:

@@ -25,7 +25,7 @@ def minibatch_bounds(n, batch_size):
     return even_cuts(n, (n + batch_size - 1) // batch_size)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gather(bx, bmask, baction, blogp, badv, bret, idx, obs, mask, action, logp, adv, ret):
     """Copy the rows idx of the transition buffer into minibatch buffers (first len(idx) rows)."""
     for r in range(idx.shape[0]):
@@ -38,7 +38,7 @@ def gather(bx, bmask, baction, blogp, badv, bret, idx, obs, mask, action, logp, 
         bret[r] = ret[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                 dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef):
     lo = cuts[s]
@@ -57,7 +57,7 @@ def _shard_steps_par(cuts, grads, sums, params, spec, offs, bx, bmask, baction, 
                     dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                 dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, clip_eps, vf_coef, ent_coef):
     """Forward, head gradients and backward of each shard [cuts[s], cuts[s+1]) of a minibatch of
