@@ -4,6 +4,7 @@ import numba
 import numpy as np
 import pytest
 
+from numbaplay.nn.rows import INFER_ROWS
 from numbaplay.ppo.rollout import PAR_MIN_ROWS
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
@@ -37,8 +38,9 @@ def run_iterations(cfg, threads, n_iter):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
 @pytest.mark.parametrize("game,arch", [("tictactoe", "mlp"), ("connect4", "resmlp")])
 def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
-    # Enough games that the parallel (prange) paths run, not only the serial ones.
-    games = 2 * PAR_MIN_ROWS if game == "tictactoe" else PAR_MIN_ROWS
+    # Enough games that the parallel (prange) paths run, not only the serial ones: game logic over at
+    # least PAR_MIN_ROWS rows, and learner batches cut into several inference pieces.
+    games = max(2 * PAR_MIN_ROWS, 4 * INFER_ROWS) if game == "tictactoe" else max(PAR_MIN_ROWS, 2 * INFER_ROWS)
     cfg = small_cfg(game, games, arch=arch)
     one, p1 = run_iterations(cfg, 1, 2)
     two, p2 = run_iterations(cfg, 2, 2)
