@@ -134,8 +134,21 @@ def goals_section() -> str:
     return md_table(("goal", "measured", "met"), rows)
 
 
+def iteration_note() -> str:
+    """The profile's fused iteration next to the same kernels timed alone by bench_iteration."""
+    out = []
+    for name, prof_file in (("ttt-seed", "profile_ttt-seed.json"), ("c4-seed", "profile_c4-seed.json")):
+        alone = load(f"iteration_{name}.json")
+        prof = load(prof_file)
+        out.append(f"`{name}` from iteration 0: {ms(prof['iteration']['median_s'])} ms in the profile, "
+                   f"{ms(alone['phases']['iteration']['median_s'])} ms alone (`{alone['command']}`)")
+    return ("The profile's `iteration (fused)` is timed between its profiling loops "
+            "and reads slower than the same kernels timed alone: " + "; ".join(out) + ".")
+
+
 def main() -> int:
     parts = {
+        "iteration_note": iteration_note,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section,
         "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
@@ -199,6 +212,8 @@ were checked against numbaplay's. It runs faster here than the issue's quoted fi
 {threads}
 
 ## Per phase
+
+{iteration_note}
 
 {profile_ttt}
 
