@@ -7,10 +7,11 @@ GELU is the tanh approximation written through a sigmoid, x * sigmoid(k (x + 0.0
 cannot overflow and avoids Numba's slow scalar tanh; its exponential is `numbaplay.nn.mathf.exp32`, so
 the loops over a row vectorise.
 
-Every kernel works on the first n rows of caller-owned buffers (a `Workspace`); GEMMs go to BLAS
-through `numbaplay.nn.blas`, elementwise work stays in plain loops in row order. `forward_pieces` and
-`backward_shards` run pieces of rows fixed by `numbaplay.nn.rows` on the Numba threads, each piece its own
-single-threaded BLAS calls, so results do not depend on the number of Numba threads.
+Every kernel works on rows r0..r0+n-1 of caller-owned buffers (a `Workspace`; `forward` and `backward`
+on the first n); GEMMs go to BLAS through `numbaplay.nn.blas`, elementwise work stays in plain loops in
+row order. `forward_nets` (and `forward_pieces`, `backward_shards` on top of it and its twin) run pieces
+of rows fixed by `numbaplay.nn.rows` on the Numba threads, each piece its own single-threaded BLAS calls,
+so results do not depend on the number of Numba threads.
 """
 import math
 
