@@ -134,6 +134,16 @@ def goals_section() -> str:
     return md_table(("goal", "measured", "met"), rows)
 
 
+def games_section() -> str:
+    r = load("games_scaling_ttt-seed.json")
+    rows = [(g, f"{v['transitions_per_iter']:.0f}", ms(v["iteration"]["median_s"]),
+             f"{v['rollout']['us_per_transition']:.1f}", f"{v['update']['us_per_transition']:.1f}",
+             f"{v['iteration']['us_per_transition']:.1f}") for g, v in r["sizes"].items()]
+    return "\n".join([f"`{r['command']}` (Numba threads {r['numba_threads']}; load at end `{r['uptime_end']}`)",
+                      "", md_table(("games", "transitions", "iteration ms", "rollout us/transition",
+                                    "update us/transition", "total us/transition"), rows)])
+
+
 def iteration_note() -> str:
     """The profile's fused iteration next to the same kernels timed alone by bench_iteration."""
     out = []
@@ -149,6 +159,7 @@ def iteration_note() -> str:
 def main() -> int:
     parts = {
         "iteration_note": iteration_note,
+        "games": games_section,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section,
         "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
@@ -188,6 +199,7 @@ python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5
 python benchmarks/bench_torch_vs_numba.py --rounds 3 --iterations ttt-seed=5 c4-seed=3
 python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/ttt_optimal_parallel
 python scripts/measure_startup.py --repeats 2
+python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
 ```
 
 ## The goals
@@ -210,6 +222,10 @@ were checked against numbaplay's. It runs faster here than the issue's quoted fi
 ## Rollout thread scaling
 
 {threads}
+
+## Cost as games per iteration grow (`ttt-seed`, iteration 0 replayed)
+
+{games}
 
 ## Per phase
 
