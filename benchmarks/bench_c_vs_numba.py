@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,18 +25,9 @@ from pathlib import Path
 from numbaplay.cref import compare as cmp
 from numbaplay.cref.build import build_binary
 from numbaplay.presets import PRESETS
+from numbaplay.sysinfo import git_state
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def git_state() -> dict:
-    """The checkout's commit and whether the working tree differs from it (timings belong to code)."""
-    def git(*args):
-        proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
 def main(argv=None) -> int:
@@ -78,7 +68,7 @@ def main(argv=None) -> int:
     after = cmp.machine_info(args.threads).get("load_average")
     command = " ".join([sys.argv[0], *sys.argv[1:]])
     summary = {"benchmark": "c_vs_numba", "started": started, "command": command,
-               "git": git_state(), "warmup": args.warmup, "iterations": args.iterations, "blas_threads": 1,
+               "git": git_state(ROOT), "warmup": args.warmup, "iterations": args.iterations, "blas_threads": 1,
                "machine": machine, "load_average_after": after, "presets": results}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,19 +42,13 @@ def one_size(cfg, repeats, advance):
             tr.params[:], tr.m[:], tr.v[:] = start[0], start[1], start[2]
             tr.t, tr.iteration = start[3], start[4]
         c0 = time.process_time()
-        t0 = time.perf_counter()
-        n = tr.rollout()
-        t1 = time.perf_counter()
-        tr.advantages(n)
-        t2 = time.perf_counter()
-        tr.update(n)
-        t3 = time.perf_counter()
+        n, _, phase_s = tr.timed_phases()
         c3 = time.process_time()
         tr.iteration += 1
         if i == 0:
             continue  # warm-up
-        for p, v in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
-            times[p].append(v)
+        for p in PHASES:
+            times[p].append(phase_s[p])
         cpu.append(c3 - c0)
         transitions.append(n)
     n_mean = float(np.mean(transitions))

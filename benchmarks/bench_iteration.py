@@ -6,7 +6,6 @@ JIT warm-up. Writes results/bench/iteration_<preset>.json with machine info.
 import argparse
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import numba
@@ -34,18 +33,11 @@ def main():
     transitions = []
     with threadpool_limits(args.blas_threads, user_api="blas"):
         for i in range(args.warmup + args.repeats):
-            t0 = time.perf_counter()
-            n = tr.rollout()
-            t1 = time.perf_counter()
-            tr.advantages(n)
-            t2 = time.perf_counter()
-            tr.update(n)
-            t3 = time.perf_counter()
+            n, _, phase_s = tr.timed_phases()
             tr.iteration += 1
             if i >= args.warmup:
-                for key, value in (("rollout", t1 - t0), ("gae", t2 - t1), ("update", t3 - t2),
-                                   ("iteration", t3 - t0)):
-                    times[key].append(value)
+                for key in times:
+                    times[key].append(phase_s[key])
                 transitions.append(n)
     summary = {k: {"median_s": float(np.median(v)), "min_s": float(np.min(v)), "max_s": float(np.max(v))}
                for k, v in times.items()}

@@ -57,29 +57,13 @@ sys.path.insert(0, str(ROOT))
 
 from numbaplay.cref.compare import machine_info  # noqa: E402
 from numbaplay.presets import PRESETS  # noqa: E402
-from numbaplay.sysinfo import cpu_model  # noqa: E402
+from numbaplay.profile.machine import uptime  # noqa: E402
+from numbaplay.sysinfo import cpu_model, git_state  # noqa: E402
 
 TORCH_SCRIPT = ROOT / "benchmarks" / "torch_reference.py"
 TARGETS = {"ttt-seed": 5.0, "c4-seed": 3.0}  # issue 5: numbaplay at least this many times faster
 PHASES = ("rollout", "gae", "update")
 CONTENTION = 0.1  # other_cores_avg above this: the machine was not quiet
-
-
-def git_state() -> dict:
-    """The checkout's commit and whether the working tree differs from it (timings belong to code)."""
-    def git(*args):
-        proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _json_from(stdout: str) -> dict:
@@ -106,8 +90,8 @@ def _children_cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _run(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[dict, dict]:
-    """Run cmd, parse its JSON; also how busy the rest of the machine was meanwhile (contention)."""
+def _measured(cmd: list[str], timeout: float, env: dict | None = None):
+    """Run cmd; (the finished process, how busy the rest of the machine was meanwhile: contention)."""
     busy0, child0 = _busy_cpu_s(), _children_cpu_s()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
@@ -120,6 +104,12 @@ def _run(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[dict,
     other = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - own)
     info = {"wall_s": wall, "own_cpu_s": own, "other_cpu_s": other,
             "other_cores_avg": None if other is None else other / wall}
+    return proc, info
+
+
+def _run(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[dict, dict]:
+    """Run cmd and parse the JSON it printed; also the contention (`_measured`)."""
+    proc, info = _measured(cmd, timeout, env)
     return _json_from(proc.stdout), info
 
 
@@ -158,20 +148,11 @@ def run_numbaplay_trainer(preset: str, iterations: int, threads: int, timeout: f
         out = Path(tmp) / "iteration.json"
         cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_iteration.py"), "--preset", preset, "--repeats",
                str(iterations), "--warmup", "1", "--threads", str(threads), "--out", str(out)]
-        t0 = time.perf_counter()
-        busy0, child0 = _busy_cpu_s(), _children_cpu_s()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-        wall = time.perf_counter() - t0
-        busy1, child1 = _busy_cpu_s(), _children_cpu_s()
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        _, info = _measured(cmd, timeout)
         res = json.loads(out.read_text())
-    own = child1 - child0
-    other = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - own)
     phases = res["phases"]
     return {
-        "implementation": "numbaplay", "timer": "trainer", "command": " ".join(cmd), "wall_s": wall,
-        "own_cpu_s": own, "other_cpu_s": other, "other_cores_avg": None if other is None else other / wall,
+        "implementation": "numbaplay", "timer": "trainer", "command": " ".join(cmd), **info,
         "iteration_s": phases["iteration"]["median_s"], "iteration": phases["iteration"],
         "phases": {p: phases[p]["median_s"] for p in PHASES},
         "transitions_per_iter": res["transitions_per_iter"], "forward_calls_per_iter": None,
@@ -340,7 +321,7 @@ def main(argv=None) -> int:
     torch_info = next((r for p in presets for r in p["runs"] if r["implementation"] == "torch"), {})
     command = " ".join([sys.executable, *sys.argv]) if argv is None else " ".join([sys.argv[0], *argv])
     out = {
-        "benchmark": "torch_vs_numba", "started": started, "command": command, "git": git_state(),
+        "benchmark": "torch_vs_numba", "started": started, "command": command, "git": git_state(ROOT),
         "threads": args.threads, "rounds": args.rounds, "iterations": iterations, "torch_warmup": args.warmup,
         "numbaplay_warmup": 1, "numbaplay_timer": args.numbaplay_timer,
         "torch_pool": args.torch_pool, "torch_env": torch_env or {}, "targets": TARGETS,

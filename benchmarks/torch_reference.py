@@ -46,9 +46,7 @@ import argparse
 import copy
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from numbaplay.presets import PRESETS  # noqa: E402
+from numbaplay.profile.machine import uptime  # noqa: E402
 
 NEG = -1e9  # masked logit: exp underflows to exactly 0, and 0 * NEG stays finite in the entropy
 
@@ -419,13 +418,6 @@ def eval_vs_random(net: nn.Module, game_name: str, n_games: int, rng: np.random.
 
 
 # -- CLI --------------------------------------------------------------------------------------------------
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
 
 def measure(args) -> dict:
     start_load = uptime()

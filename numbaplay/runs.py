@@ -18,6 +18,7 @@ from numbaplay.agent import Agent
 from numbaplay.config import TrainConfig
 from numbaplay.errors import ConfigError, NumbaplayError
 from numbaplay.eval.evaluate import evaluate_agent
+from numbaplay.nn.blas import load_kernel_blas
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.sysinfo import cpu_model
 
@@ -62,15 +63,6 @@ def _json_default(value):
     raise TypeError(type(value))
 
 
-def load_blas() -> None:
-    """Load the BLAS that the kernels call (SciPy's OpenBLAS, through Numba's helper), so that
-    threadpoolctl can see and limit it: it only limits libraries already loaded."""
-    import scipy.linalg.cython_blas  # noqa: F401
-    from numba.np.linalg import ensure_blas
-
-    ensure_blas()
-
-
 def provably_optimal(result: dict) -> bool:
     """The --until-optimal test: greedy exploitability exactly 0, sampled exploitability below the
     evaluator's threshold (0.01) and a 100% optimal-move rate. Stricter than greedy exploitability
@@ -88,7 +80,7 @@ def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, pr
     """
     from threadpoolctl import threadpool_limits
 
-    load_blas()
+    load_kernel_blas()
     with threadpool_limits(blas_threads, user_api="blas"):
         return _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations)
 

@@ -49,6 +49,14 @@ def _xxgemm(typingctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     return sig, codegen
 
 
+def load_kernel_blas() -> None:
+    """Load the BLAS that the kernels call (SciPy's OpenBLAS, through Numba's helper), so that
+    threadpoolctl can see and limit it: it only limits libraries already loaded."""
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    ensure_blas()
+
+
 _pinned = False
 
 
@@ -65,10 +73,9 @@ def single_threaded_kernel_blas() -> None:
         return
     _pinned = True
     import scipy
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library so threadpoolctl can see it)
     from threadpoolctl import ThreadpoolController
 
-    ensure_blas()
+    load_kernel_blas()
     libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     for lib in ThreadpoolController().lib_controllers:
         if lib.user_api == "blas" and os.path.dirname(lib.filepath) == libs:

@@ -33,9 +33,15 @@ def even_cuts(n, k):
 
 
 @njit(cache=True)
+def inference_pieces(n):
+    """How many pieces a rollout batch of n rows runs as: ceil(n / INFER_ROWS)."""
+    return (n + INFER_ROWS - 1) // INFER_ROWS
+
+
+@njit(cache=True)
 def inference_cuts(n):
-    """Pieces of a rollout batch of n rows: ceil(n / INFER_ROWS) pieces."""
-    return even_cuts(n, (n + INFER_ROWS - 1) // INFER_ROWS)
+    """Cut points of a rollout batch of n rows into `inference_pieces(n)` pieces."""
+    return even_cuts(n, inference_pieces(n))
 
 
 @njit(cache=True)

@@ -17,7 +17,7 @@ from numba import njit, prange
 from numbaplay.games.core import is_legal, legal_mask, observe, play
 from numbaplay.nn.net import forward_nets
 from numbaplay.nn.policy import masked_log_softmax, sample_action
-from numbaplay.nn.rows import INFER_ROWS, inference_cuts
+from numbaplay.nn.rows import inference_cuts, inference_pieces
 from numbaplay.rng import (
     CURRICULUM,
     LEARNER_ACTION,
@@ -196,9 +196,9 @@ def step_pieces(n_learn, counts):
     piece never mixes networks and its rows depend only on the batch size.
     """
     n_pool = counts.shape[0] - 1
-    total = (n_learn + INFER_ROWS - 1) // INFER_ROWS
+    total = inference_pieces(n_learn)
     for j in range(n_pool):
-        total += (counts[j + 1] - counts[j] + INFER_ROWS - 1) // INFER_ROWS
+        total += inference_pieces(counts[j + 1] - counts[j])
     net = np.empty(total, dtype=np.int64)
     lo = np.empty(total, dtype=np.int64)
     hi = np.empty(total, dtype=np.int64)
@@ -220,10 +220,9 @@ def step_pieces(n_learn, counts):
 @njit(cache=True, inline="always")
 def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
     """Every forward pass of one step (learner and all pool entries) in one parallel region over the
-    pieces of `step_pieces`; returns the number of pieces."""
+    pieces of `step_pieces`."""
     net, lo, hi = step_pieces(n_learn, counts)
     forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
-    return net.shape[0]
 
 
 @njit(cache=True, inline="always")

@@ -143,20 +143,28 @@ class Trainer:
                             ws.dh, ws.dt)
         return stats
 
-    def step(self) -> dict:
-        """One whole iteration; returns its metrics (namespaced keys, SPEC section 6)."""
+    def timed_phases(self) -> tuple[int, np.ndarray, dict]:
+        """Rollout, advantages and update of this iteration, each timed: (transitions N, the update's
+        per-minibatch statistics, wall seconds of "rollout", "gae", "update" and all three, "iteration").
+        Neither the pool nor the iteration counter moves (`step` does that)."""
         t0 = time.perf_counter()
         n = self.rollout()
         t1 = time.perf_counter()
         self.advantages(n)
         t2 = time.perf_counter()
-        lr, ent = self.learning_rate(), self.entropy_coef()
         stats = self.update(n)
         t3 = time.perf_counter()
+        return n, stats, {"rollout": t1 - t0, "gae": t2 - t1, "update": t3 - t2, "iteration": t3 - t0}
+
+    def step(self) -> dict:
+        """One whole iteration; returns its metrics (namespaced keys, SPEC section 6)."""
+        t0 = time.perf_counter()
+        lr, ent = self.learning_rate(), self.entropy_coef()
+        n, stats, times = self.timed_phases()
         update_pool(self.pool, self.params, self.iteration, self.cfg.snapshot_interval, self.cfg.pool_size)
         metrics = self._metrics(n, stats, lr, ent)
-        metrics.update({"time/rollout_s": t1 - t0, "time/gae_s": t2 - t1, "time/update_s": t3 - t2,
-                        "time/iteration_s": time.perf_counter() - t0})
+        metrics.update({"time/rollout_s": times["rollout"], "time/gae_s": times["gae"],
+                        "time/update_s": times["update"], "time/iteration_s": time.perf_counter() - t0})
         self.iteration += 1
         return metrics
 

@@ -66,20 +66,14 @@ def uptime() -> str:
 
 
 # -- BLAS threads ---------------------------------------------------------------------------------------
-def load_numba_blas() -> None:
-    """Make Numba load the BLAS its kernels call (a 1 x 1 GEMM), so that thread limits reach it."""
-    from numbaplay.nn.blas import gemm_nt
-
-    one = np.ones((1, 1), np.float32)
-    gemm_nt(np.zeros((1, 1), np.float32), one, one, np.float32(0.0))
-
-
 @contextlib.contextmanager
 def blas_limits(threads: int):
     """Every BLAS (Numba's included) limited to `threads` threads inside the block."""
     from threadpoolctl import threadpool_limits
 
-    load_numba_blas()
+    from numbaplay.nn.blas import load_kernel_blas
+
+    load_kernel_blas()
     with threadpool_limits(threads, user_api="blas"):
         yield
 

@@ -140,9 +140,10 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
         _act_rows(actions, *slots, order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:],
                   vpre[n_learn:], states, gid, cfg.opp_temperature, seed, it, OPPONENT_ACTION, False)
         n_rows_total += int(n_rows)
-        n_calls += int(n_learn > 0) + int(np.count_nonzero(counts[1:] > counts[:-1]))  # batches, one per net
+        entry_batch = counts[1:] > counts[:-1]  # pool entries with rows this step: one batch each
+        n_calls += int(n_learn > 0) + int(np.count_nonzero(entry_batch))
         used[n_pool] |= n_learn > 0
-        used[:n_pool] |= counts[1:] > counts[:-1]
+        used[:n_pool] |= entry_batch
         _apply_moves(states, actions, tr.moves, active, gid)
     tr.status[:] = states[:, 3]
     n = pack_transitions(tr.obs, tr.mask, tr.action, tr.logp, tr.value, tr.reward, tr.done, tr.result,
