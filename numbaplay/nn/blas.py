@@ -96,6 +96,13 @@ def _call(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
         raise RuntimeError("BLAS sgemm is unavailable")
 
 
+@njit(cache=True, inline="always")
+def _scale(c, beta):
+    for i in range(c.shape[0]):
+        for j in range(c.shape[1]):
+            c[i, j] *= beta
+
+
 @njit(cache=True)
 def gemm_nt(c, a, b, beta):
     """c = a @ b.T + beta c.  c: float32[m, n]; a: float32[m, k]; b: float32[n, k]."""
@@ -104,7 +111,7 @@ def gemm_nt(c, a, b, beta):
     if m == 0 or n == 0:
         return
     if k == 0:
-        c[:, :] *= beta
+        _scale(c, beta)
         return
     # Row-major c = a b^T is column-major c^T = b a^T, with b^T stored as b's rows.
     _call(_T, _N, n, m, k, b, b.strides[0] // 4, a, a.strides[0] // 4, beta, c, c.strides[0] // 4)
@@ -118,7 +125,7 @@ def gemm_nn(c, a, b, beta):
     if m == 0 or n == 0:
         return
     if k == 0:
-        c[:, :] *= beta
+        _scale(c, beta)
         return
     _call(_N, _N, n, m, k, b, b.strides[0] // 4, a, a.strides[0] // 4, beta, c, c.strides[0] // 4)
 
@@ -131,7 +138,7 @@ def gemm_tn(c, a, b, beta):
     if m == 0 or n == 0:
         return
     if k == 0:
-        c[:, :] *= beta
+        _scale(c, beta)
         return
     _call(_N, _T, n, m, k, b, b.strides[0] // 4, a, a.strides[0] // 4, beta, c, c.strides[0] // 4)
 

@@ -326,7 +326,9 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     dx = dt[r0:r1]
     _layernorm_backward(dx, grad[offs[t]:offs[t + 1]], grad[offs[t + 1]:offs[t + 2]], d,
                         xh[depth - 1, r0:r1], rs[depth - 1, r0:r1], params[offs[t]:offs[t + 1]], False)
-    d[:, :] = dx  # d is now dL/dh_{L-1}
+    for i in range(d.shape[0]):  # d is now dL/dh_{L-1}
+        for j in range(d.shape[1]):
+            d[i, j] = dx[i, j]
     for k in range(depth - 1, 0, -1):
         t = 2 + 4 * (k - 1)
         a = pre[k - 1, r0:r1]

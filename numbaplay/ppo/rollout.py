@@ -53,8 +53,10 @@ def _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value
         t = slot_count[g]
         logp = np.empty(logits.shape[1], dtype=np.float32)
         masked_log_softmax(logp, logits[r], mask[r])
-        slot_obs[g, t, :] = x[r]
-        slot_mask[g, t, :] = mask[r]
+        for j in range(x.shape[1]):
+            slot_obs[g, t, j] = x[r, j]
+        for j in range(mask.shape[1]):
+            slot_mask[g, t, j] = mask[r, j]
         slot_action[g, t] = a
         slot_logp[g, t] = logp[a]
         slot_value[g, t] = np.tanh(vpre[r])
@@ -121,7 +123,8 @@ def _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteratio
         n_ok = 0
         for a in range(n_actions):
             if is_legal(gid, states[g], a):
-                trial[:] = states[g]
+                for c in range(4):
+                    trial[c] = states[g, c]
                 play(gid, trial, a)
                 if trial[3] == 0:
                     legal[n_ok] = a
@@ -229,8 +232,10 @@ def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, x
 def step_rows(out, rows, n_learn, order, counts):
     """out[:n] = the learner's rows then the opponents' (entry order), the workspace row order; returns n."""
     n_opp = counts[counts.shape[0] - 1]
-    out[:n_learn] = rows[:n_learn]
-    out[n_learn:n_learn + n_opp] = order[:n_opp]
+    for j in range(n_learn):
+        out[j] = rows[j]
+    for j in range(n_opp):
+        out[n_learn + j] = order[j]
     return n_learn + n_opp
 
 
@@ -320,8 +325,10 @@ def _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
     k = slot_count[g]
     pos = start[g]
     for t in range(k):
-        obs[pos, :] = slot_obs[g, t]
-        mask[pos, :] = slot_mask[g, t]
+        for j in range(obs.shape[1]):
+            obs[pos, j] = slot_obs[g, t, j]
+        for j in range(mask.shape[1]):
+            mask[pos, j] = slot_mask[g, t, j]
         action[pos] = slot_action[g, t]
         logp[pos] = slot_logp[g, t]
         value[pos] = slot_value[g, t]

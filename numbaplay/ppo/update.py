@@ -30,8 +30,10 @@ def gather(bx, bmask, baction, blogp, badv, bret, idx, obs, mask, action, logp, 
     """Copy the rows idx of the transition buffer into minibatch buffers (first len(idx) rows)."""
     for r in range(idx.shape[0]):
         i = idx[r]
-        bx[r, :] = obs[i]
-        bmask[r, :] = mask[i]
+        for j in range(obs.shape[1]):
+            bx[r, j] = obs[i, j]
+        for j in range(mask.shape[1]):
+            bmask[r, j] = mask[i, j]
         baction[r] = action[i]
         blogp[r] = logp[i]
         badv[r] = adv[i]
