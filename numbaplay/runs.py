@@ -97,6 +97,7 @@ def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations)
     prepare_out_dir(out)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "preset": preset}, indent=2) + "\n")
     trainer = Trainer(cfg)
+    trainer.compile_update_in_background()
     n_iter = cfg.iterations if max_iterations is None else max_iterations
     start = time.perf_counter()
     last_save = start

@@ -1,8 +1,10 @@
 """Cold JIT compile time of the training path and warm start-up time, by subprocess.
 
 Cold: an empty Numba cache (NUMBA_CACHE_DIR points at a fresh folder), `numbaplay train tictactoe
---iterations 1`. Warm: the same command again with that cache filled. Each is repeated; medians are
-written to results/startup.json.
+--iterations 1`. Warm: the same command again with that cache filled. Cold, one process: a fresh cache
+again with NUMBAPLAY_BACKGROUND_COMPILE=0, so the update kernel is compiled in the training process
+instead of a second one (`numbaplay.background_compile`). Each is repeated; medians are written to
+results/startup.json.
 
     python scripts/measure_startup.py --repeats 3
 """
@@ -33,14 +35,19 @@ def main():
     exe = [sys.executable, "-m", "numbaplay", "train", "tictactoe", "--preset", args.preset,
            "--iterations", "1", "--eval-every", "1", "--no-report", "--threads", "2"]
     noop = [sys.executable, "-c", "import numbaplay.cli"]
-    cold, warm, base = [], [], []
+    cold, warm, base, single = [], [], [], []
     for _ in range(args.repeats):
         cache = tempfile.mkdtemp(prefix="nbcache-")
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env.pop("NUMBAPLAY_BACKGROUND_COMPILE", None)
         runs = tempfile.mkdtemp(prefix="nbruns-")
         cold.append(timed([*exe, "--out", f"{runs}/a"], env))
         warm.append(timed([*exe, "--out", f"{runs}/b"], env))
         base.append(timed(noop, env))
+        shutil.rmtree(cache)
+        cache = tempfile.mkdtemp(prefix="nbcache-")
+        env_one = {**env, "NUMBA_CACHE_DIR": cache, "NUMBAPLAY_BACKGROUND_COMPILE": "0"}
+        single.append(timed([*exe, "--out", f"{runs}/c"], env_one))
         shutil.rmtree(cache)
         shutil.rmtree(runs)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -49,7 +56,8 @@ def main():
            "cold_total_s": float(np.median(cold)), "warm_total_s": float(np.median(warm)),
            "python_import_s": float(np.median(base)),
            "cold_compile_s": float(np.median(cold) - np.median(warm)),
-           "cold_runs_s": cold, "warm_runs_s": warm, "uptime": load,
+           "cold_compile_one_process_s": float(np.median(single) - np.median(warm)),
+           "cold_runs_s": cold, "warm_runs_s": warm, "cold_one_process_runs_s": single, "uptime": load,
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     Path("results").mkdir(exist_ok=True)
     Path("results/startup.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -128,7 +128,10 @@ def goals_section() -> str:
                  f"{n_ok}/{len(acc['runs'])} seeds optimal; median {med:.1f} s, slowest {walls[-1]:.1f} s",
                  "yes" if med <= 10.0 else "no"))
     st = json.loads((RESULTS / "startup.json").read_text())
-    rows.append(("cold compile of the training path under 30 s", f"{st['cold_compile_s']:.1f} s",
+    one = st.get("cold_compile_one_process_s")
+    detail = f" ({one:.1f} s when the training process compiles the update kernel too)" if one else ""
+    rows.append(("cold compile of the training path under 30 s",
+                 f"{st['cold_compile_s']:.1f} s, update kernel compiled by a second process{detail}",
                  "yes" if st["cold_compile_s"] < 30 else "no"))
     rows.append(("warm start under 2 s", f"{st['warm_total_s']:.2f} s", "yes" if st["warm_total_s"] < 2 else "no"))
     return md_table(("goal", "measured", "met"), rows)

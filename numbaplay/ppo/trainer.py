@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from numbaplay.background_compile import BackgroundCompile
 from numbaplay.config import TrainConfig, schedule
 from numbaplay.games import get_game
 from numbaplay.nn.blas import single_threaded_kernel_blas
@@ -54,6 +55,7 @@ class Trainer:
         self.t = 0
         self.iteration = 0
         self.pool = [self.params.copy()]
+        self._update_compile = None
         self._alloc()
 
     def _alloc(self) -> None:
@@ -129,18 +131,32 @@ class Trainer:
         c = self.cfg
         return schedule(self.iteration, c.ent_coef, c.ent_coef_min, c.iterations, c.ent_schedule)
 
+    def _update_args(self, n: int, stats: np.ndarray) -> tuple:
+        c, ws = self.cfg, self.ws_upd
+        return (self.params, self.m, self.v, self.t, self.grads, stats, self.obs, self.mask,
+                self.action, self.logp, self.adv_norm, self.ret, n, self.spec_arr, self.offs,
+                c.seed, self.iteration, c.epochs, c.batch_size, self.learning_rate(),
+                c.clip_eps, c.vf_coef, self.entropy_coef(), c.max_grad_norm, self.bx,
+                self.bmask, self.baction, self.blogp, self.badv, self.bret, self.blogits,
+                self.bvpre, self.dlogits, self.dvpre, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
+                ws.dh, ws.dt)
+
+    def compile_update_in_background(self) -> bool:
+        """On a cold cache, compile the update kernel in a second process while this one compiles the
+        rollout (`numbaplay.background_compile`); the first `update` waits for it. True if started."""
+        stats = np.zeros((1, len(STAT_NAMES)), np.float64)
+        self._update_compile = BackgroundCompile(ppo_epochs, self._update_args(0, stats))
+        return self._update_compile.started
+
     def update(self, n: int) -> np.ndarray:
         """All epochs of minibatch steps; returns per-minibatch statistics float64[k, 8]."""
-        c, ws = self.cfg, self.ws_upd
+        c = self.cfg
         k = minibatch_bounds(n, c.batch_size).shape[0] - 1
         stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
-        self.t = ppo_epochs(self.params, self.m, self.v, self.t, self.grads, stats, self.obs, self.mask,
-                            self.action, self.logp, self.adv_norm, self.ret, n, self.spec_arr, self.offs,
-                            c.seed, self.iteration, c.epochs, c.batch_size, self.learning_rate(),
-                            c.clip_eps, c.vf_coef, self.entropy_coef(), c.max_grad_norm, self.bx,
-                            self.bmask, self.baction, self.blogp, self.badv, self.bret, self.blogits,
-                            self.bvpre, self.dlogits, self.dvpre, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
-                            ws.dh, ws.dt)
+        if self._update_compile is not None:
+            self._update_compile.wait()
+            self._update_compile = None
+        self.t = ppo_epochs(*self._update_args(n, stats))
         return stats
 
     def timed_phases(self) -> tuple[int, np.ndarray, dict]:
