@@ -31,8 +31,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--preset", default="tictactoe")
+    ap.add_argument("--out", default="results/startup.json")
     args = ap.parse_args()
-    exe = [sys.executable, "-m", "numbaplay", "train", "tictactoe", "--preset", args.preset,
+    from numbaplay.presets import preset
+
+    game = preset(args.preset).game
+    exe = [sys.executable, "-m", "numbaplay", "train", game, "--preset", args.preset,
            "--iterations", "1", "--eval-every", "1", "--no-report", "--threads", "2"]
     noop = [sys.executable, "-c", "import numbaplay.cli"]
     cold, warm, base, single = [], [], [], []
@@ -51,7 +55,8 @@ def main():
         shutil.rmtree(cache)
         shutil.rmtree(runs)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    out = {"command": f"python scripts/measure_startup.py --repeats {args.repeats} --preset {args.preset}",
+    out = {"command": f"python scripts/measure_startup.py --repeats {args.repeats} --preset {args.preset} "
+                      f"--out {args.out}",
            "train_command": " ".join(exe[1:]) + " --out DIR",
            "cold_total_s": float(np.median(cold)), "warm_total_s": float(np.median(warm)),
            "python_import_s": float(np.median(base)),
@@ -60,7 +65,7 @@ def main():
            "cold_runs_s": cold, "warm_runs_s": warm, "cold_one_process_runs_s": single, "uptime": load,
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     Path("results").mkdir(exist_ok=True)
-    Path("results/startup.json").write_text(json.dumps(out, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 
 

@@ -100,8 +100,9 @@ def summary_lines(result: dict) -> list[str]:
         + f", {m['bandwidth_gbs_per_cpu_s']['1']:.1f} GB per CPU second"
         + f" ({'cached' if result['machine_cached'] else 'measured now'}, {m['measured_at']}, "
         + f"load then: {m['uptime_before'].split('load average:')[-1].strip()})",
-        f"JIT compile (warm-up minus steady iteration): {result['jit_compile_s']:.2f} s; trainer set-up "
-        f"{result['setup_s']:.2f} s",
+        f"JIT compile (warm-up minus steady iteration): {result['jit_compile_s']:.2f} s"
+        + (" (update kernel compiled by a second process)" if result.get("jit_update_in_background") else "")
+        + f"; trainer set-up {result['setup_s']:.2f} s",
         f"load at start: {result['uptime_start']}",
         f"load at end:   {result['uptime_end']}",
     ]

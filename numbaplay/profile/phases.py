@@ -328,6 +328,7 @@ def profile_training(cfg, *, preset: str | None = None, iterations: int = 5, war
         blas_effective = blas_threads_in_effect()
         t0 = time.perf_counter()
         tr = Trainer(cfg) if checkpoint is None else Trainer.from_checkpoint(checkpoint, cfg)
+        background = tr.compile_update_in_background()
         setup_s = time.perf_counter() - t0
         for i in range(skip):
             tr.step()
@@ -345,7 +346,8 @@ def profile_training(cfg, *, preset: str | None = None, iterations: int = 5, war
     report = _report(cfg, preset, records[warmup:], records[:warmup], tr, machine, cached, blas_threads,
                      blas_effective, evaluate, setup_s, load_start, load_end)
     report.update(skip=skip, from_checkpoint=checkpoint is not None, state_start=start, state_end=end,
-                  n_params=int(tr.params.shape[0]), stale_kernel_caches=stale_kernel_caches())
+                  n_params=int(tr.params.shape[0]), stale_kernel_caches=stale_kernel_caches(),
+                  jit_update_in_background=background)
     return report
 
 
