@@ -14,6 +14,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
 # The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
 ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
+ISSUE_PEAK_GFLOPS = 175.0  # the issue: "about 150-175 GFLOP/s on both cores"; the upper end, the harder test
 
 
 def load(name: str) -> dict:
@@ -112,9 +113,14 @@ def goals_section() -> str:
     upd = [prof["phase_stats"][k] for k in ("update/forward", "update/backward", "update/adam")]
     upd_s = prof["fused"]["update"]["median_s"]
     floor = sum(s["floor_s"] for s in upd)
+    # The same floor at the issue's quoted peak, keeping the measured bandwidth term.
+    bw = max(prof["machine"]["bandwidth_gbs"].values())
+    floor_q = sum(s["gemm_flops"] / (ISSUE_PEAK_GFLOPS * 1e9) + s["compulsory_bytes"] / (bw * 1e9) for s in upd)
+    met = "yes" if upd_s <= 1.5 * floor else ("against the quoted peak only" if upd_s <= 1.5 * floor_q else "no")
     rows.append(("`c4-seed` update within 1.5x of its FLOP floor",
-                 f"fused update {ms(upd_s)} ms, floor {ms(floor)} ms at {prof['machine']['gemm_gflops']['2']:.0f} "
-                 f"GFLOP/s: {upd_s / floor:.2f}x", "yes" if upd_s <= 1.5 * floor else "no"))
+                 f"fused update {ms(upd_s)} ms, floor {ms(floor)} ms at the measured "
+                 f"{prof['machine']['gemm_gflops']['2']:.0f} GFLOP/s: {upd_s / floor:.2f}x; "
+                 f"{upd_s / floor_q:.2f}x at the issue's quoted {ISSUE_PEAK_GFLOPS:.0f} GFLOP/s", met))
     for name in ("tictactoe", "ttt-seed", "c4-seed"):
         r = load(f"threads_{name}.json")
         sp = r["threads"]["1"]["median_s"] / r["threads"]["2"]["median_s"]
