@@ -61,10 +61,9 @@ class BackgroundCompile:
 
     def __init__(self, dispatcher, args):
         self.proc = None
-        if not enabled():
-            return
         sig = signature_of(dispatcher, args)
-        if not needs_compile(dispatcher, sig):
+        self.needed = needs_compile(dispatcher, sig)  # a cold start, whether or not a child helps
+        if not self.needed or not enabled():
             return
         payload = pickle.dumps((dispatcher.py_func.__module__, dispatcher.py_func.__name__, sig))
         try:

@@ -72,17 +72,19 @@ def provably_optimal(result: dict) -> bool:
 
 
 def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, preset: str | None = None,
-                 on_iteration=None, max_iterations: int | None = None, blas_threads: int = 1) -> dict:
+                 on_iteration=None, max_iterations: int | None = None, blas_threads: int = 1,
+                 on_compile=None) -> dict:
     """Train `cfg` into `out`; returns the summary dict (also written to summary.json).
 
     BLAS runs with `blas_threads` threads (default 1: the GEMMs of these small networks lose more to
-    thread hand-offs than they gain, and results then do not depend on the core count).
+    thread hand-offs than they gain, and results then do not depend on the core count). `on_compile()`
+    is called once, before the first iteration, if the kernels are not in Numba's cache yet.
     """
     from threadpoolctl import threadpool_limits
 
     load_kernel_blas()
     with threadpool_limits(blas_threads, user_api="blas"):
-        return _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations)
+        return _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations, on_compile)
 
 
 # latest.npz is rewritten at an evaluation once this many seconds have passed since the last save (and
@@ -90,14 +92,15 @@ def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, pr
 CHECKPOINT_EVERY_S = 10.0
 
 
-def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations):
+def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations, on_compile):
     out = Path(out)
     if until_optimal and cfg.game != "tictactoe":
         raise ConfigError("--until-optimal needs an exact optimality test; it exists for tictactoe only")
     prepare_out_dir(out)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "preset": preset}, indent=2) + "\n")
     trainer = Trainer(cfg)
-    trainer.compile_update_in_background()
+    if trainer.compile_update_in_background().needed and on_compile is not None:
+        on_compile()
     n_iter = cfg.iterations if max_iterations is None else max_iterations
     start = time.perf_counter()
     last_save = start

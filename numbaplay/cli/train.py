@@ -77,7 +77,11 @@ def train(game, preset_name, config_file, seed, iterations, out_dir, threads, ev
                 shown[key.split("/", 1)[1]] = m[key]
         bar.update(m["iteration"] + 1, dict(shown))
 
-    summary = run_training(cfg, out, until_optimal=until_optimal, preset=name, on_iteration=on_iteration)
+    def on_compile():
+        click.echo("compiling the Numba kernels (a first run only: they are cached for later runs)", err=True)
+
+    summary = run_training(cfg, out, until_optimal=until_optimal, preset=name, on_iteration=on_iteration,
+                           on_compile=on_compile)
     bar.close()
     report_path = None
     if not no_report:

@@ -141,12 +141,13 @@ class Trainer:
                 self.bvpre, self.dlogits, self.dvpre, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
                 ws.dh, ws.dt)
 
-    def compile_update_in_background(self) -> bool:
+    def compile_update_in_background(self) -> BackgroundCompile:
         """On a cold cache, compile the update kernel in a second process while this one compiles the
-        rollout (`numbaplay.background_compile`); the first `update` waits for it. True if started."""
+        rollout (`numbaplay.background_compile`); the first `update` waits for it. The returned job
+        tells whether the kernel needed compiling (`needed`) and whether a child took it (`started`)."""
         stats = np.zeros((1, len(STAT_NAMES)), np.float64)
         self._update_compile = BackgroundCompile(ppo_epochs, self._update_args(0, stats))
-        return self._update_compile.started
+        return self._update_compile
 
     def update(self, n: int) -> np.ndarray:
         """All epochs of minibatch steps; returns per-minibatch statistics float64[k, 8]."""

@@ -328,7 +328,7 @@ def profile_training(cfg, *, preset: str | None = None, iterations: int = 5, war
         blas_effective = blas_threads_in_effect()
         t0 = time.perf_counter()
         tr = Trainer(cfg) if checkpoint is None else Trainer.from_checkpoint(checkpoint, cfg)
-        background = tr.compile_update_in_background()
+        background = tr.compile_update_in_background().started
         setup_s = time.perf_counter() - t0
         for i in range(skip):
             tr.step()
