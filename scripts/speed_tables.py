@@ -91,6 +91,27 @@ def threads_section() -> str:
                      "same games as 1 thread", "load at end"), rows)
 
 
+def update_scaling_section() -> str:
+    rows, commands = [], []
+    for name in ("ttt-seed", "c4-seed"):
+        f = RESULTS / "bench" / f"update_scaling_{name}.json"
+        if not f.exists():
+            continue
+        r = json.loads(f.read_text())
+        commands.append(f"`{r['command']}` (load at end `{r['uptime_end']}`)")
+        for t, v in r["threads"].items():
+            step = v["per_step"]
+            rows.append((name, t, ms(v["fused_update"]["median_s"]), f"{v['speedup']['fused_update']:.2f}",
+                         f"{step['shard_steps']['median_s'] * 1e6:.0f}", f"{v['speedup']['shard_steps']:.2f}",
+                         f"{step['full_steps']['median_s'] * 1e6:.0f}",
+                         f"{v['combine_and_adam_per_step_s'] * 1e6:.0f}", v["same_parameters_as_1_thread"]))
+    if not rows:
+        return "(no update scaling measured)"
+    return "\n".join(["  \n".join(commands), "", md_table(
+        ("preset", "threads", "fused update ms", "speed-up", "shard steps us/step", "speed-up",
+         "with combine + Adam us/step", "combine + Adam us/step", "same parameters as 1 thread"), rows)])
+
+
 def goals_section() -> str:
     """Issue 5's goals, each with the measured figure and whether it is met, computed from the files."""
     rows = []
@@ -178,6 +199,7 @@ def main() -> int:
         "games": games_section,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section,
+        "update_scaling": update_scaling_section,
         "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
         "profile-c4": lambda: profile_section("profile_c4-seed.json", "c4-seed, iteration 0"),
         "profile-c4-1": lambda: profile_section("profile_c4-seed_threads1.json", "c4-seed, iteration 0, 1 thread"),
@@ -209,6 +231,8 @@ numbaplay profile tictactoe --skip 60 --iterations 5 --json
 python benchmarks/bench_threads.py --preset tictactoe --repeats 5
 python benchmarks/bench_threads.py --preset ttt-seed --repeats 5
 python benchmarks/bench_threads.py --preset c4-seed --repeats 5
+python benchmarks/bench_update_scaling.py --preset c4-seed --repeats 3 --steps 50
+python benchmarks/bench_update_scaling.py --preset ttt-seed --repeats 5
 python benchmarks/bench_iteration.py --preset ttt-seed --repeats 5 --threads 2
 python benchmarks/bench_iteration.py --preset c4-seed --repeats 3 --threads 2
 python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5
@@ -239,6 +263,16 @@ were checked against numbaplay's. It runs faster here than the issue's quoted fi
 ## Rollout thread scaling
 
 {threads}
+
+## Update thread scaling
+
+`benchmarks/bench_update_scaling.py` times the fused update and, per minibatch step, the shards
+(forward, head gradients, backward) alone and followed by the gradient combine, norm and Adam (at
+learning rate 0, so that every repeat does the same work). The combine and Adam stream the parameters,
+both Adam moments and both shard gradients every step; with two threads, each core also reads the
+parameters and the gradient half that the other core wrote just before, which one thread never does.
+
+{update_scaling}
 
 ## Cost as games per iteration grow (`ttt-seed`, iteration 0 replayed)
 
