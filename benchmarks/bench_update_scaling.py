@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from bench_threads import summary  # this folder is on sys.path when a benchmark runs as a script
 from numba import njit
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
@@ -46,11 +47,6 @@ def _steps(reps, full, cuts, grads, sums, params, m, v, spec, offs, bx, bmask, b
         if full:
             norm = combine_grad_norm(grads, k)
             adam_step(params, grads[0], m, v, 1, 0.0, 0.5, norm)
-
-
-def summary(values):
-    return {"median_s": float(np.median(values)), "min_s": float(np.min(values)),
-            "max_s": float(np.max(values))}
 
 
 def main():
