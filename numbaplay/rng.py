@@ -34,7 +34,7 @@ def mix(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # callers pass literal purposes: inlined, not compiled once per purpose
 def stream_key(seed, purpose, iteration, index):
     """Key of stream (purpose, iteration, index) of a run seeded with `seed`."""
     k = mix(np.uint64(seed))
