@@ -6,11 +6,11 @@ separate kernels with separate call trees, so a run can hand the update's compil
 the cache. The child writes the cache entry of that one kernel and of nothing else: two processes
 that save entries of the same function at once can pair an index entry with the other's data file.
 
-If the kernel is already compiled (in memory or in the cache), if this process may use only one core,
-or if the environment sets NUMBAPLAY_BACKGROUND_COMPILE=0, nothing is started. If the child fails
-or is slow, the caller compiles the kernel itself, as it would have anyway; results never depend on
-which process compiled a kernel. Child protocol: `python -m numbaplay.background_compile`, reading a
-pickled (module, function name, signature) from standard input.
+If the kernel is already compiled (in memory or in the cache), if this process may use only one core or
+runs Numba on one thread, or if the environment sets NUMBAPLAY_BACKGROUND_COMPILE=0, nothing is
+started. If the child fails or is slow, the caller compiles the kernel itself, as it would have anyway;
+results never depend on which process compiled a kernel. Child protocol: `python -m
+numbaplay.background_compile`, reading a pickled (module, function name, signature) from standard input.
 """
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ def signature_of(dispatcher, args) -> tuple:
 
 
 def enabled() -> bool:
-    """Background compiles are on unless NUMBAPLAY_BACKGROUND_COMPILE=0 or only one core is usable."""
-    if os.environ.get("NUMBAPLAY_BACKGROUND_COMPILE", "1") == "0":
+    """Background compiles are on unless NUMBAPLAY_BACKGROUND_COMPILE=0, Numba is set to one thread (as
+    `--threads 1` does: the user asked for one core), or only one core is usable."""
+    import numba
+
+    if os.environ.get("NUMBAPLAY_BACKGROUND_COMPILE", "1") == "0" or numba.get_num_threads() < 2:
         return False
     try:
         cores = len(os.sched_getaffinity(0))

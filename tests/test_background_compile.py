@@ -5,8 +5,11 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
+import pytest
 
+from numbaplay import background_compile
 from numbaplay.background_compile import BackgroundCompile, needs_compile, signature_of
 from numbaplay.nn.rows import even_cuts
 
@@ -29,6 +32,8 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2 or len(os.sched_getaffinity(0)) < 2,
+                    reason="background compiles need two cores")
 def test_child_compiles_into_the_cache_and_the_parent_loads_it(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
@@ -50,5 +55,15 @@ def test_nothing_starts_when_compiled_or_switched_off(monkeypatch):
     even_cuts(*args)
     assert not needs_compile(even_cuts, signature_of(even_cuts, args))
     assert not BackgroundCompile(even_cuts, args).started
+    cold = (np.int64(9), np.int64(4))
+    monkeypatch.setattr(background_compile, "needs_compile", lambda dispatcher, sig: True)  # as if cold
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)  # as `--threads 1`
+    try:
+        job = BackgroundCompile(even_cuts, cold)
+    finally:
+        numba.set_num_threads(old)
+    assert job.needed and not job.started
     monkeypatch.setenv("NUMBAPLAY_BACKGROUND_COMPILE", "0")
-    assert not BackgroundCompile(even_cuts, (np.int64(9), np.int64(4))).started
+    job = BackgroundCompile(even_cuts, cold)
+    assert job.needed and not job.started  # a cold signature, but switched off
