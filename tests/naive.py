@@ -612,6 +612,17 @@ def minibatch_slices(N, batch_size):
 NORM_CHUNK = 4096
 
 
+def dot8(a, b):
+    """float32 sum of a[j] b[j] in the order of `numbaplay.nn.net._dot8`: term j to accumulator j mod 8 in
+    index order, accumulators added 0..7. np.cumsum adds strictly left to right, in float32 here."""
+    prod = np.asarray(a, np.float32) * np.asarray(b, np.float32)
+    total = np.float32(0.0)
+    for j in range(8):
+        lane = prod[j::8]
+        total = np.float32(total + (np.cumsum(lane, dtype=np.float32)[-1] if lane.size else np.float32(0.0)))
+    return total
+
+
 def grad_sumsq(grad):
     """float64 sum of squares in the order of docs/ALGORITHM.md ("Gradient norm"): chunks of 4,096 in
     index order; within a chunk entry i goes to accumulator (i - start) mod 8, accumulators added 0..7;

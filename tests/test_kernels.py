@@ -158,6 +158,16 @@ def test_exp32_within_one_ulp_and_clamped():
     assert exp32(np.float32(-200.0)) == exp32(np.float32(-87.0)) >= np.finfo(np.float32).tiny
 
 
+def test_dot8_matches_twin_exactly():
+    from numbaplay.nn.net import _dot8
+    rng = np.random.default_rng(3)
+    for h in [*range(0, 35), 255, 256, 1001]:
+        for scale in (1e-3, 1.0, 1e4):
+            a = (rng.normal(size=h) * scale).astype(np.float32)
+            b = rng.normal(size=h).astype(np.float32)
+            assert _dot8(a, b) == naive.dot8(a, b), h
+
+
 @pytest.mark.parametrize("size", [5, 4096, 4103, 70_013])
 def test_grad_norm_order_matches_twin_exactly(size):
     rng = np.random.default_rng(size)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from numbaplay.nn.lanes import lane_sumsq64
 from numbaplay.nn.rows import PARAM_CHUNK, n_param_chunks
 
 _FLT_MIN = np.float32(np.finfo(np.float32).tiny)  # smallest normal float32, 2^-126
@@ -23,19 +24,11 @@ def _sq(x):
 @njit(cache=True, error_model="numpy")
 def chunk_sumsq(g):
     """Sum of g^2 in float64: entry i adds to accumulator i mod 8 in index order, and the eight
-    accumulators are added in order 0..7. Eight independent sums instead of one chain."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    accumulators are added in order 0..7. Eight independent sums instead of one chain, the lanes of one
+    vector (`numbaplay.nn.lanes`). g: a C-contiguous float32 vector."""
     hi = g.shape[0]
     end8 = (hi // 8) * 8
-    for i in range(0, end8, 8):
-        s0 += _sq(g[i])
-        s1 += _sq(g[i + 1])
-        s2 += _sq(g[i + 2])
-        s3 += _sq(g[i + 3])
-        s4 += _sq(g[i + 4])
-        s5 += _sq(g[i + 5])
-        s6 += _sq(g[i + 6])
-        s7 += _sq(g[i + 7])
+    s0, s1, s2, s3, s4, s5, s6, s7 = lane_sumsq64(g, end8)
     r = hi - end8
     if r > 0:
         s0 += _sq(g[end8])

@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
+from numbaplay.nn.lanes import lane_dot
 from numbaplay.nn.mathf import exp32
 from numbaplay.nn.params import MLP
 
@@ -113,20 +114,11 @@ def _add_bias(out, b, relu):
 @njit(cache=True, error_model="numpy")
 def _dot8(a, b):
     """float32 sum of a[j] * b[j]: term j adds to accumulator j mod 8 in order, accumulators added 0..7.
-    Eight independent chains instead of one, so a row reduction is not bound by add latency."""
+    Eight independent chains instead of one, so a row reduction is not bound by add latency; the eight
+    are the lanes of one vector (`numbaplay.nn.lanes`). a, b: C-contiguous float32 vectors."""
     h = a.shape[0]
-    zero = np.float32(0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
     end8 = (h // 8) * 8
-    for j in range(0, end8, 8):
-        s0 += a[j] * b[j]
-        s1 += a[j + 1] * b[j + 1]
-        s2 += a[j + 2] * b[j + 2]
-        s3 += a[j + 3] * b[j + 3]
-        s4 += a[j + 4] * b[j + 4]
-        s5 += a[j + 5] * b[j + 5]
-        s6 += a[j + 6] * b[j + 6]
-        s7 += a[j + 7] * b[j + 7]
+    s0, s1, s2, s3, s4, s5, s6, s7 = lane_dot(a, b, end8)
     r = h - end8
     if r > 0:
         s0 += a[end8] * b[end8]
