@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.games.core import CONNECT4, is_legal, legal_mask, observe, play
+from numbaplay.omp import use_short_spin
 from numbaplay.profile.machine import uptime
 from numbaplay.rng import key_below, stream_key
 from numbaplay.runs import machine_info
@@ -23,7 +24,8 @@ from numbaplay.runs import machine_info
 PLAYOUT = 100  # a stream purpose of this benchmark only
 N_ACT = 7
 OBS = 84
-ENV_KEYS = ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")
+ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
+            "NUMBA_CACHE_DIR")
 
 
 @njit(cache=True, inline="always")
@@ -78,6 +80,7 @@ def measure(kernel, games, with_obs, repeats):
 
 
 def main():
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--games", type=int, default=20000, help="Random games per timed run.")
     ap.add_argument("--repeats", type=int, default=5, help="Timed runs per kernel, after one warm-up.")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from numbaplay.cref import compare as cmp
 from numbaplay.cref.build import build_binary
+from numbaplay.omp import use_short_spin
 from numbaplay.presets import PRESETS
 from numbaplay.sysinfo import git_state
 
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--presets", default="ttt-seed,c4-seed", help="comma-separated preset names")
     ap.add_argument("--warmup", type=int, default=1, help="untimed iterations first (JIT, caches)")

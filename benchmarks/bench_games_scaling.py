@@ -20,6 +20,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from numbaplay.omp import use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
@@ -28,7 +29,8 @@ from numbaplay.runs import machine_info
 PHASES = ("rollout", "gae", "update", "iteration")
 
 
-ENV_KEYS = ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")
+ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
+            "NUMBA_CACHE_DIR")
 
 
 def one_size(cfg, repeats, advance):
@@ -61,6 +63,7 @@ def one_size(cfg, repeats, advance):
 
 
 def main():
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="ttt-seed", help="Named configuration.")
     ap.add_argument("--games", default="64,128,256,512,1024,2048",

@@ -12,12 +12,14 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from numbaplay.omp import use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 from numbaplay.runs import machine_info
 
 
 def main():
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="ttt-seed")
     ap.add_argument("--repeats", type=int, default=5)

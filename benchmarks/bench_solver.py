@@ -25,6 +25,7 @@ import numba
 import numpy as np
 
 from numbaplay.eval.solver import Solver, parse_position
+from numbaplay.omp import use_short_spin
 
 # file suffix: (name, Pons' C++ mean seconds per position on this kind of machine, over the first N or all)
 SETS = {
@@ -132,6 +133,7 @@ def pons_comparison(stats: dict, pons_s: float, pons_n: int | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_data_dir(),
                         help="folder of the Test_L*_R* files")

@@ -1,6 +1,7 @@
 """Rollout thread scaling: wall time of one iteration's rollout at 1..N Numba threads (median, min and
-max of repeats after a warm-up), speed-up against 1 thread, and a check that every thread count plays
-exactly the same games. Writes results/bench/threads_<preset>.json with machine info and the load.
+max of repeats after a warm-up, in rounds that alternate the thread counts), speed-up against 1 thread,
+and a check that every thread count plays exactly the same games. Writes
+results/bench/threads_<preset>.json with machine info and the load.
 
 Game logic runs in `prange` when a batch has at least `PAR_MIN_ROWS` rows, and inference in pieces of
 about 128 rows (`numbaplay.nn.rows.INFER_ROWS`), so small batches stay serial.
@@ -17,13 +18,15 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from numbaplay.omp import use_short_spin
 from numbaplay.ppo.rollout import PAR_MIN_ROWS
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
 
-ENV_KEYS = ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")
+ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
+            "NUMBA_CACHE_DIR")
 
 
 def summary(values):
@@ -32,6 +35,7 @@ def summary(values):
 
 
 def main():
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="tictactoe", help="Named configuration.")
     ap.add_argument("--games", type=int, default=None, help="Override games per iteration.")
@@ -49,21 +53,29 @@ def main():
     reference = None
     with blas_limits(args.blas_threads):
         tr = Trainer(cfg)
-        for threads in range(1, args.max_threads + 1):
+        counts = range(1, args.max_threads + 1)
+        for threads in counts:  # warm-up (and JIT) at every thread count
             numba.set_num_threads(threads)
-            tr.rollout()  # warm-up (and JIT) at this thread count
-            wall, cpu = [], []
-            for _ in range(args.repeats):
+            tr.rollout()
+        # Rounds alternate the thread counts, so that the machine's drift reaches every count alike.
+        wall = {t: [] for t in counts}
+        cpu = {t: [] for t in counts}
+        for _ in range(args.repeats):
+            for threads in counts:
+                numba.set_num_threads(threads)
                 t0, c0 = time.perf_counter(), time.process_time()
-                n = tr.rollout()  # same iteration and parameters: the same games every time
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
+                tr.rollout()  # same iteration and parameters: the same games every time
+                wall[threads].append(time.perf_counter() - t0)
+                cpu[threads].append(time.process_time() - c0)
+        for threads in counts:
+            numba.set_num_threads(threads)
+            n = tr.rollout()
             played = (tr.moves.copy(), tr.obs[:n].copy(), tr.logp[:n].copy())
             if reference is None:
                 reference = played
             same = all(np.array_equal(a, b) for a, b in zip(reference, played, strict=True))
-            rows[threads] = {**summary(wall), "cpu_median_s": float(np.median(cpu)), "transitions": int(n),
-                             "identical_to_1_thread": bool(same)}
+            rows[threads] = {**summary(wall[threads]), "cpu_median_s": float(np.median(cpu[threads])),
+                             "transitions": int(n), "identical_to_1_thread": bool(same)}
         blas = blas_threads_in_effect()
     base = rows[1]["median_s"]
     for r in rows.values():

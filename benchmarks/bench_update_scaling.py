@@ -28,6 +28,7 @@ from numba import njit
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.rows import shard_cuts
+from numbaplay.omp import use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.ppo.update import gather, shard_steps
 from numbaplay.presets import preset
@@ -50,6 +51,7 @@ def _steps(reps, full, cuts, grads, sums, params, m, v, spec, offs, bx, bmask, b
 
 
 def main():
+    use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="ttt-seed", help="Named configuration.")
     ap.add_argument("--repeats", type=int, default=5, help="Timed runs of each measurement per thread count.")

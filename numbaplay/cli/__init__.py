@@ -2,18 +2,14 @@
 from __future__ import annotations
 
 import importlib
-import os
 
 import click
 
-# GNU OpenMP workers spin before they sleep. Its default spin (300,000 rounds, about a millisecond) steals
-# the core from the other thread on a small, shared machine (measured: rollouts 5x slower with 2 threads
-# under load), while no spin at all (OMP_WAIT_POLICY=PASSIVE) makes each parallel region cost ~65 us of
-# wake-up, and an iteration runs thousands of them. A short spin keeps regions at ~1.5 us.
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
+from numbaplay.omp import use_short_spin
 
-from numbaplay import __version__
+use_short_spin()  # before any kernel runs: see numbaplay/omp.py
+
+from numbaplay import __version__  # noqa: E402
 
 # Subcommands live in their own modules and are imported lazily so `numbaplay --help` stays fast.
 _COMMANDS = {
