@@ -9,42 +9,18 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from numbaplay.nn.lanes import lane_sumsq64
+from numbaplay.nn.lanes import sumsq8
 from numbaplay.nn.rows import PARAM_CHUNK, n_param_chunks
 
 _FLT_MIN = np.float32(np.finfo(np.float32).tiny)  # smallest normal float32, 2^-126
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _sq(x):
-    d = np.float64(x)
-    return d * d
 
 
 @njit(cache=True, error_model="numpy")
 def chunk_sumsq(g):
     """Sum of g^2 in float64: entry i adds to accumulator i mod 8 in index order, and the eight
     accumulators are added in order 0..7. Eight independent sums instead of one chain, the lanes of one
-    vector (`numbaplay.nn.lanes`). g: a C-contiguous float32 vector."""
-    hi = g.shape[0]
-    end8 = (hi // 8) * 8
-    s0, s1, s2, s3, s4, s5, s6, s7 = lane_sumsq64(g, end8)
-    r = hi - end8
-    if r > 0:
-        s0 += _sq(g[end8])
-    if r > 1:
-        s1 += _sq(g[end8 + 1])
-    if r > 2:
-        s2 += _sq(g[end8 + 2])
-    if r > 3:
-        s3 += _sq(g[end8 + 3])
-    if r > 4:
-        s4 += _sq(g[end8 + 4])
-    if r > 5:
-        s5 += _sq(g[end8 + 5])
-    if r > 6:
-        s6 += _sq(g[end8 + 6])
-    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+    vector (`numbaplay.nn.lanes.sumsq8`). g: a C-contiguous float32 vector."""
+    return sumsq8(g)
 
 
 @njit(cache=True, error_model="numpy")

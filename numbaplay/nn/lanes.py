@@ -23,14 +23,27 @@ def _is_c_vector(ty, dtype) -> bool:
     return isinstance(ty, types.Array) and ty.ndim == 1 and ty.layout == "C" and ty.dtype == dtype
 
 
-def _lane_loop(context, builder, end, step_fn, acc_type):
-    """acc = 0; for i in 0, 8, ..., end - 8: acc = step_fn(acc, i); returns the lanes as scalars."""
+def _eight_lane_sum(context, builder, n, vec_term, scalar_term, vec_type):
+    """The sum of term(j) for j < n: term j adds to lane j mod 8 in index order (whole groups of eight
+    as one vector each, then the tail entry by entry), then the lanes are added in order 0..7.
+    vec_term(i) gives the eight terms i..i+7 as a vector; scalar_term(j) gives term j."""
     intp = context.get_value_type(types.intp)
-    acc = cgutils.alloca_once_value(builder, ir.Constant(acc_type, [0.0] * _LANES))
-    with cgutils.for_range_slice(builder, ir.Constant(intp, 0), end, ir.Constant(intp, _LANES)) as (i, _):
-        builder.store(step_fn(builder.load(acc), i), acc)
+    eight = ir.Constant(intp, _LANES)
+    end = builder.mul(builder.sdiv(n, eight), eight)
+    acc = cgutils.alloca_once_value(builder, ir.Constant(vec_type, [0.0] * _LANES))
+    with cgutils.for_range_slice(builder, ir.Constant(intp, 0), end, eight) as (i, _):
+        builder.store(builder.fadd(builder.load(acc), vec_term(i)), acc)
     total = builder.load(acc)
-    return [builder.extract_element(total, ir.Constant(_I32, lane)) for lane in range(_LANES)]
+    lanes = [cgutils.alloca_once_value(builder, builder.extract_element(total, ir.Constant(_I32, lane)))
+             for lane in range(_LANES)]
+    for lane in range(_LANES - 1):  # the tail has at most seven entries
+        j = builder.add(end, ir.Constant(intp, lane))
+        with builder.if_then(builder.icmp_signed("<", j, n)):
+            builder.store(builder.fadd(builder.load(lanes[lane]), scalar_term(j)), lanes[lane])
+    out = builder.load(lanes[0])
+    for lane in range(1, _LANES):
+        out = builder.fadd(out, builder.load(lanes[lane]))
+    return out
 
 
 def _load8(builder, data, i, vec_type):
@@ -38,65 +51,72 @@ def _load8(builder, data, i, vec_type):
 
 
 @intrinsic
-def lane_dot(typingctx, a, b, end):
-    """The eight float32 sums s_l = sum of a[j] b[j] over j < end, j mod 8 == l, in index order.
-    a, b: float32[:] C-contiguous; end: a multiple of 8, at most their length."""
-    if not (_is_c_vector(a, types.float32) and _is_c_vector(b, types.float32)
-            and isinstance(end, types.Integer)):
+def dot8(typingctx, a, b):
+    """float32 sum of a[j] b[j] over all j: term j adds to accumulator j mod 8 in index order, the eight
+    accumulators added in order 0..7. a, b: float32[:] C-contiguous, the same length."""
+    if not (_is_c_vector(a, types.float32) and _is_c_vector(b, types.float32)):
         return None
-    sig = types.UniTuple(types.float32, _LANES)(a, b, end)
+    sig = types.float32(a, b)
     vec = ir.VectorType(_F32, _LANES)
 
     def codegen(context, builder, signature, args):
         xa = context.make_array(signature.args[0])(context, builder, args[0])
         xb = context.make_array(signature.args[1])(context, builder, args[1])
-        stop = context.cast(builder, args[2], signature.args[2], types.intp)
 
-        def step(acc, i):
-            return builder.fadd(acc, builder.fmul(_load8(builder, xa.data, i, vec), _load8(builder, xb.data, i, vec)))
+        def vec_term(i):
+            return builder.fmul(_load8(builder, xa.data, i, vec), _load8(builder, xb.data, i, vec))
 
-        lanes = _lane_loop(context, builder, stop, step, vec)
-        return context.make_tuple(builder, signature.return_type, lanes)
+        def scalar_term(j):
+            return builder.fmul(builder.load(builder.gep(xa.data, [j])), builder.load(builder.gep(xb.data, [j])))
+
+        n = cgutils.unpack_tuple(builder, xa.shape, 1)[0]
+        return _eight_lane_sum(context, builder, n, vec_term, scalar_term, vec)
 
     return sig, codegen
 
 
 @intrinsic
-def lane_sumsq64(typingctx, g, end):
-    """The eight float64 sums s_l = sum of float64(g[j])^2 over j < end, j mod 8 == l, in index order.
-    g: float32[:] C-contiguous; end: a multiple of 8, at most its length."""
-    if not (_is_c_vector(g, types.float32) and isinstance(end, types.Integer)):
+def sumsq8(typingctx, g):
+    """float64 sum of float64(g[j])^2 over all j, in the order of `dot8`. g: float32[:] C-contiguous."""
+    if not _is_c_vector(g, types.float32):
         return None
-    sig = types.UniTuple(types.float64, _LANES)(g, end)
+    sig = types.float64(g)
     vec32 = ir.VectorType(_F32, _LANES)
     vec64 = ir.VectorType(_F64, _LANES)
 
     def codegen(context, builder, signature, args):
         xg = context.make_array(signature.args[0])(context, builder, args[0])
-        stop = context.cast(builder, args[1], signature.args[1], types.intp)
 
-        def step(acc, i):
+        def vec_term(i):
             d = builder.fpext(_load8(builder, xg.data, i, vec32), vec64)
-            return builder.fadd(acc, builder.fmul(d, d))
+            return builder.fmul(d, d)
 
-        lanes = _lane_loop(context, builder, stop, step, vec64)
-        return context.make_tuple(builder, signature.return_type, lanes)
+        def scalar_term(j):
+            d = builder.fpext(builder.load(builder.gep(xg.data, [j])), _F64)
+            return builder.fmul(d, d)
+
+        n = cgutils.unpack_tuple(builder, xg.shape, 1)[0]
+        return _eight_lane_sum(context, builder, n, vec_term, scalar_term, vec64)
 
     return sig, codegen
 
 
 if config.DISABLE_JIT:  # pragma: no cover - NUMBA_DISABLE_JIT=1: plain Python with the same results
-    def lane_dot(a, b, end):  # noqa: F811
+    def dot8(a, b):  # noqa: F811
         sums = [np.float32(0.0)] * _LANES
-        for j in range(0, end, _LANES):
-            for lane in range(_LANES):
-                sums[lane] = np.float32(sums[lane] + np.float32(a[j + lane] * b[j + lane]))
-        return tuple(sums)
+        for j in range(a.shape[0]):
+            sums[j % _LANES] = np.float32(sums[j % _LANES] + np.float32(a[j] * b[j]))
+        out = sums[0]
+        for lane in range(1, _LANES):
+            out = np.float32(out + sums[lane])
+        return out
 
-    def lane_sumsq64(g, end):  # noqa: F811
+    def sumsq8(g):  # noqa: F811
         sums = [0.0] * _LANES
-        for j in range(0, end, _LANES):
-            for lane in range(_LANES):
-                d = float(g[j + lane])
-                sums[lane] += d * d
-        return tuple(sums)
+        for j in range(g.shape[0]):
+            d = float(g[j])
+            sums[j % _LANES] += d * d
+        out = sums[0]
+        for lane in range(1, _LANES):
+            out += sums[lane]
+        return out

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
-from numbaplay.nn.lanes import lane_dot
+from numbaplay.nn.lanes import dot8
 from numbaplay.nn.mathf import exp32
 from numbaplay.nn.params import MLP
 
@@ -115,26 +115,8 @@ def _add_bias(out, b, relu):
 def _dot8(a, b):
     """float32 sum of a[j] * b[j]: term j adds to accumulator j mod 8 in order, accumulators added 0..7.
     Eight independent chains instead of one, so a row reduction is not bound by add latency; the eight
-    are the lanes of one vector (`numbaplay.nn.lanes`). a, b: C-contiguous float32 vectors."""
-    h = a.shape[0]
-    end8 = (h // 8) * 8
-    s0, s1, s2, s3, s4, s5, s6, s7 = lane_dot(a, b, end8)
-    r = h - end8
-    if r > 0:
-        s0 += a[end8] * b[end8]
-    if r > 1:
-        s1 += a[end8 + 1] * b[end8 + 1]
-    if r > 2:
-        s2 += a[end8 + 2] * b[end8 + 2]
-    if r > 3:
-        s3 += a[end8 + 3] * b[end8 + 3]
-    if r > 4:
-        s4 += a[end8 + 4] * b[end8 + 4]
-    if r > 5:
-        s5 += a[end8 + 5] * b[end8 + 5]
-    if r > 6:
-        s6 += a[end8 + 6] * b[end8 + 6]
-    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+    are the lanes of one vector (`numbaplay.nn.lanes.dot8`). a, b: C-contiguous float32 vectors."""
+    return dot8(a, b)
 
 
 @njit(cache=True, error_model="numpy")
