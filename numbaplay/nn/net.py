@@ -22,6 +22,7 @@ from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
 from numbaplay.nn.lanes import dot8
 from numbaplay.nn.mathf import exp32
 from numbaplay.nn.params import MLP
+from numbaplay.nn.rows import copy_row
 
 GELU_K = np.float32(2.0 * math.sqrt(2.0 / math.pi))
 GELU_C = np.float32(0.044715)
@@ -301,8 +302,7 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     _layernorm_backward(dx, grad[offs[t]:offs[t + 1]], grad[offs[t + 1]:offs[t + 2]], d,
                         xh[depth - 1, r0:r1], rs[depth - 1, r0:r1], params[offs[t]:offs[t + 1]], False)
     for i in range(d.shape[0]):  # d is now dL/dh_{L-1}
-        for j in range(d.shape[1]):
-            d[i, j] = dx[i, j]
+        copy_row(d[i], dx[i])
     for k in range(depth - 1, 0, -1):
         t = 2 + 4 * (k - 1)
         a = pre[k - 1, r0:r1]

@@ -18,6 +18,15 @@ SHARD_MIN_ROWS = 32
 PARAM_CHUNK = 4096
 
 
+@njit(cache=True, inline="always")
+def copy_row(dst, src):
+    """dst[j] = src[j] for every j of dst (1-D arrays). Kernels copy rows with this, not `dst[:] = src`:
+    slice assignment from an array makes Numba compile its shape-mismatch message (str, join, unicode)
+    into every kernel that contains it, several seconds of a cold start."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
 @njit(cache=True)
 def even_cuts(n, k):
     """int64[k+1] cut points of n rows into k pieces whose sizes differ by at most one, larger first."""

@@ -17,7 +17,7 @@ from numba import njit, prange
 from numbaplay.games.core import is_legal, legal_mask, observe, play
 from numbaplay.nn.net import forward_nets
 from numbaplay.nn.policy import masked_log_softmax, sample_action
-from numbaplay.nn.rows import inference_cuts, inference_pieces
+from numbaplay.nn.rows import copy_row, inference_cuts, inference_pieces
 from numbaplay.rng import (
     CURRICULUM,
     LEARNER_ACTION,
@@ -53,10 +53,8 @@ def _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value
         t = slot_count[g]
         logp = np.empty(logits.shape[1], dtype=np.float32)
         masked_log_softmax(logp, logits[r], mask[r])
-        for j in range(x.shape[1]):
-            slot_obs[g, t, j] = x[r, j]
-        for j in range(mask.shape[1]):
-            slot_mask[g, t, j] = mask[r, j]
+        copy_row(slot_obs[g, t], x[r])
+        copy_row(slot_mask[g, t], mask[r])
         slot_action[g, t] = a
         slot_logp[g, t] = logp[a]
         slot_value[g, t] = np.tanh(vpre[r])
@@ -123,8 +121,7 @@ def _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteratio
         n_ok = 0
         for a in range(n_actions):
             if is_legal(gid, states[g], a):
-                for c in range(4):
-                    trial[c] = states[g, c]
+                copy_row(trial, states[g])
                 play(gid, trial, a)
                 if trial[3] == 0:
                     legal[n_ok] = a
@@ -232,10 +229,8 @@ def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, x
 def step_rows(out, rows, n_learn, order, counts):
     """out[:n] = the learner's rows then the opponents' (entry order), the workspace row order; returns n."""
     n_opp = counts[counts.shape[0] - 1]
-    for j in range(n_learn):
-        out[j] = rows[j]
-    for j in range(n_opp):
-        out[n_learn + j] = order[j]
+    copy_row(out[:n_learn], rows)
+    copy_row(out[n_learn:n_learn + n_opp], order)
     return n_learn + n_opp
 
 
@@ -325,10 +320,8 @@ def _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
     k = slot_count[g]
     pos = start[g]
     for t in range(k):
-        for j in range(obs.shape[1]):
-            obs[pos, j] = slot_obs[g, t, j]
-        for j in range(mask.shape[1]):
-            mask[pos, j] = slot_mask[g, t, j]
+        copy_row(obs[pos], slot_obs[g, t])
+        copy_row(mask[pos], slot_mask[g, t])
         action[pos] = slot_action[g, t]
         logp[pos] = slot_logp[g, t]
         value[pos] = slot_value[g, t]

@@ -12,7 +12,7 @@ from numba import njit, prange
 from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.net import backward_at, forward_at
 from numbaplay.nn.policy import head_stats, ppo_head_rows
-from numbaplay.nn.rows import MAX_SHARDS, even_cuts, shard_cuts
+from numbaplay.nn.rows import MAX_SHARDS, copy_row, even_cuts, shard_cuts
 from numbaplay.rng import SHUFFLE, permutation, stream_key
 
 # Columns of the per-minibatch statistics array.
@@ -30,10 +30,8 @@ def gather(bx, bmask, baction, blogp, badv, bret, idx, obs, mask, action, logp, 
     """Copy the rows idx of the transition buffer into minibatch buffers (first len(idx) rows)."""
     for r in range(idx.shape[0]):
         i = idx[r]
-        for j in range(obs.shape[1]):
-            bx[r, j] = obs[i, j]
-        for j in range(mask.shape[1]):
-            bmask[r, j] = mask[i, j]
+        copy_row(bx[r], obs[i])
+        copy_row(bmask[r], mask[i])
         baction[r] = action[i]
         blogp[r] = logp[i]
         badv[r] = adv[i]
