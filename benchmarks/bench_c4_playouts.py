@@ -7,7 +7,6 @@ its own slot). Median, min and max of repeats after a warm-up. Writes results/be
 """
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.games.core import CONNECT4, is_legal, legal_mask, observe, play
-from numbaplay.omp import use_short_spin
+from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.profile.machine import uptime
 from numbaplay.rng import key_below, stream_key
 from numbaplay.runs import machine_info
@@ -24,8 +23,6 @@ from numbaplay.runs import machine_info
 PLAYOUT = 100  # a stream purpose of this benchmark only
 N_ACT = 7
 OBS = 84
-ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
-            "NUMBA_CACHE_DIR")
 
 
 @njit(cache=True, inline="always")
@@ -111,7 +108,7 @@ def main():
         "benchmark": "connect4 random playouts", "kernels": results, "same_games_in_every_kernel": bool(same),
         "mean_game_length": float(lengths[0].mean()), "machine": machine_info(),
         "uptime_start": load_start, "uptime_end": uptime(), "threading_layer": numba.threading_layer(),
-        "env": {k: os.environ.get(k) for k in ENV_KEYS},
+        "env": threading_env(),
         "command": "python benchmarks/bench_c4_playouts.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
     }

@@ -13,14 +13,13 @@ into the scaling. `--advance` times successive iterations instead.
 """
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
-from numbaplay.omp import use_short_spin
+from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
@@ -29,8 +28,6 @@ from numbaplay.runs import machine_info
 PHASES = ("rollout", "gae", "update", "iteration")
 
 
-ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
-            "NUMBA_CACHE_DIR")
 
 
 def one_size(cfg, repeats, advance):
@@ -96,7 +93,7 @@ def main():
         "blas_threads": args.blas_threads,
         "blas_threads_in_effect": blas, "sizes": rows, "machine": machine_info(),
         "uptime_start": load_start, "uptime_end": uptime(), "threading_layer": numba.threading_layer(),
-        "env": {k: os.environ.get(k) for k in ENV_KEYS},
+        "env": threading_env(),
         "command": "python benchmarks/bench_games_scaling.py " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
             if v is not None and v is not False),

@@ -11,22 +11,18 @@ about 128 rows (`numbaplay.nn.rows.INFER_ROWS`), so small batches stay serial.
 """
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
-from numbaplay.omp import use_short_spin
+from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.rollout import PAR_MIN_ROWS
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
-
-ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
-            "NUMBA_CACHE_DIR")
 
 
 def summary(values):
@@ -85,7 +81,7 @@ def main():
         "par_min_rows": PAR_MIN_ROWS, "repeats": args.repeats, "blas_threads": args.blas_threads,
         "blas_threads_in_effect": blas, "threads": rows, "machine": machine_info(),
         "uptime_start": load_start, "uptime_end": uptime(), "threading_layer": numba.threading_layer(),
-        "env": {k: os.environ.get(k) for k in ENV_KEYS},
+        "env": threading_env(),
         "command": "python benchmarks/bench_threads.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
     }

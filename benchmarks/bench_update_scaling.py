@@ -17,7 +17,6 @@ Adam updated, the other shard's gradient). Writes results/bench/update_scaling_<
 """
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,14 +27,12 @@ from numba import njit
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.rows import shard_cuts
-from numbaplay.omp import use_short_spin
+from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.ppo.update import gather, shard_steps
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
-
-ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS")
 
 
 @njit
@@ -131,7 +128,7 @@ def main():
                    f"--steps {args.steps} --max-threads {args.max_threads} --blas-threads {args.blas_threads}",
         "threads": rows, "transitions": int(n), "blas_threads": args.blas_threads,
         "blas_threads_in_effect": blas_effective, "machine": machine_info(),
-        "env": {k: os.environ.get(k) for k in ENV_KEYS},
+        "env": threading_env(),
         "uptime_start": load_start, "uptime_end": uptime(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     out["steps_per_iteration_fused"] = int(cfg.epochs * -(-n // cfg.batch_size))

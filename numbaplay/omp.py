@@ -18,3 +18,12 @@ def use_short_spin() -> None:
     `numbaplay` command does, and so does every benchmark, so that they time what training runs."""
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", SPINCOUNT)
+
+
+# The environment that decides how the kernels' threads behave; benchmarks record it with their results.
+ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")
+
+
+def threading_env() -> dict:
+    """The value of each of ENV_KEYS in this process's environment (None where unset)."""
+    return {k: os.environ.get(k) for k in ENV_KEYS}
