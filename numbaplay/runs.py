@@ -18,7 +18,7 @@ from numbaplay.agent import Agent
 from numbaplay.config import TrainConfig
 from numbaplay.errors import ConfigError, NumbaplayError
 from numbaplay.eval.evaluate import evaluate_agent
-from numbaplay.nn.blas import load_kernel_blas
+from numbaplay.nn.blas import kernel_blas, kernel_blas_info, load_kernel_blas
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.sysinfo import cpu_model
 
@@ -50,6 +50,8 @@ def machine_info() -> dict:
     info = {"python": platform.python_version(), "numba": numba.__version__, "numpy": np.__version__,
             "machine": platform.machine(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads()}
     info["cpu"] = cpu_model()
+    info["kernel_blas"] = kernel_blas()
+    info["kernel_blas_version"] = kernel_blas_info()["version"]
     return info
 
 

@@ -10,6 +10,8 @@ from numbaplay.omp import use_short_spin
 use_short_spin()  # before any kernel runs: see numbaplay/omp.py
 
 from numbaplay import __version__  # noqa: E402
+from numbaplay.cli.common import fail  # noqa: E402
+from numbaplay.errors import NumbaplayError  # noqa: E402
 
 # Subcommands live in their own modules and are imported lazily so `numbaplay --help` stays fast.
 _COMMANDS = {
@@ -43,6 +45,8 @@ class _LazyGroup(click.Group):
             if exc.name == module:
                 return None
             raise
+        except NumbaplayError as exc:  # bad environment found at import, e.g. NUMBAPLAY_BLAS
+            fail(str(exc))
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,8 @@ RECORD_FILE = "results/optimisations.jsonl"
 def _command_line(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out,
                   skip=0, checkpoint=None) -> str:
     parts = ["numbaplay", "profile", game]
+    if os.environ.get("NUMBAPLAY_BLAS"):  # the kernels' BLAS was chosen by hand: part of the command
+        parts.insert(0, f"NUMBAPLAY_BLAS={os.environ['NUMBAPLAY_BLAS']}")
     if preset_name:
         parts += ["--preset", preset_name]
     if checkpoint:
@@ -172,7 +174,7 @@ def record_entry(result: dict, step: str, command: str) -> dict:
         "jit_compile_s": result["jit_compile_s"], "uptime": result["uptime_start"],
         "uptime_end": result["uptime_end"], "iteration_cpu_s": result["iteration_cpu_s"],
         "stale_kernel_caches": result["stale_kernel_caches"], "git": git_state(),
-        "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR"),
+        "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR"), "kernel_blas": result.get("kernel_blas"),
     }
 
 
@@ -282,6 +284,7 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
         cfg, name = from_dict(base), f"checkpoint {Path(checkpoint_file).name}"
     else:
         cfg, name = build_config(game, preset_name, None, {"games_per_iter": games})
+    from numbaplay.nn.blas import kernel_blas_info
     from numbaplay.profile.machine import machine_peaks
     from numbaplay.profile.phases import profile_training
 
@@ -295,6 +298,7 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
                               on_iteration=lambda done, total: bar.update(done))
     bar.close()
     result["machine_cached"] = cached
+    result["kernel_blas"] = kernel_blas_info()
     command = _command_line(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out,
                             skip, checkpoint_file)
     result["command"] = command

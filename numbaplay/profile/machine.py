@@ -1,22 +1,23 @@
 """What this machine can do at best: single-precision GEMM peak and memory bandwidth, measured once.
 
 Peak: `sgemm` on square float32 matrices through `numbaplay.nn.blas.gemm_nt`, i.e. the very BLAS the
-network kernels call (SciPy's OpenBLAS, reached through Numba's `numba_xxgemm`), at 1 BLAS thread and at
-every core; the best of a few calls, `2 n^3` FLOPs each. Bandwidth: the best of a few passes of a copy
-(`b = a`, 2 x 4 bytes per element) and a STREAM triad (`a = b + s c`, 3 x 4 bytes) over arrays far
-larger than the L2 cache, serial and `prange` over every core.
+network kernels call (MKL or SciPy's OpenBLAS, `numbaplay.nn.blas.kernel_blas`), the way the kernels
+call it: single-threaded calls, one per Numba thread, on 1 thread and on every core (the rows of the
+product cut into one block per thread); the best of a few rounds, `2 n^3` FLOPs each. Bandwidth: the
+best of a few passes of a copy (`b = a`, 2 x 4 bytes per element) and a STREAM triad (`a = b + s c`,
+3 x 4 bytes) over arrays far larger than the L2 cache, serial and `prange` over every core.
 
 Every rate is kept twice: per wall second (what the machine gave at the time; a shared machine gives
 less) and per CPU second of the process (what a core does while it runs; for one thread this is close
 to the hardware's peak whatever the load).
 
 Results are cached in `machine.json` under `$NUMBAPLAY_CACHE_DIR` (default `~/.cache/numbaplay`), keyed
-by CPU model and core count, with the load (`uptime`) at the time they were measured: a busy machine
-measures low, so `refresh=True` measures again.
+by CPU model, core count and kernel BLAS, with the load (`uptime`) at the time they were measured: a
+busy machine measures low, so `refresh=True` measures again.
 
-BLAS thread limits: threadpoolctl changes only the libraries already loaded when a limit is set, and
-Numba loads SciPy's OpenBLAS lazily, at the first kernel that needs it. `blas_limits` therefore loads it
-first; `blas_threads_in_effect` reports what every loaded BLAS really uses.
+BLAS thread limits: threadpoolctl changes only the libraries already loaded when a limit is set.
+`blas_limits` therefore loads the kernels' BLAS first; `blas_threads_in_effect` reports what every
+loaded BLAS really uses.
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from numbaplay.nn.blas import gemm_nt, kernel_blas
 from numbaplay.sysinfo import cpu_model
 
 CACHE_FILE = "machine.json"
@@ -52,8 +55,8 @@ def core_count() -> int:
 
 
 def machine_key() -> str:
-    """The cache key: CPU model and usable core count."""
-    return f"{cpu_model()} | {core_count()} cores"
+    """The cache key: CPU model, usable core count and the kernels' BLAS."""
+    return f"{cpu_model()} | {core_count()} cores | {kernel_blas()}"
 
 
 def uptime() -> str:
@@ -111,6 +114,16 @@ def _triad_par(a, b, c, s):
         a[i] = b[i] + s * c[i]
 
 
+@njit(cache=True, parallel=True)
+def _gemm_blocks(c, a, b, blocks):
+    """c = a @ b.T as `blocks` single-threaded GEMMs on blocks of rows, one per Numba thread."""
+    n = a.shape[0]
+    for p in prange(blocks):
+        lo = p * n // blocks
+        hi = (p + 1) * n // blocks
+        gemm_nt(c[lo:hi], a[lo:hi], b, np.float32(0.0))
+
+
 def _best_seconds(fn, repeats: int) -> tuple[float, float]:
     """(best wall seconds, best process CPU seconds) of `repeats` calls after a warm-up call."""
     fn()  # warm-up: compile or load, page in
@@ -124,16 +137,21 @@ def _best_seconds(fn, repeats: int) -> tuple[float, float]:
 
 
 def measure_gemm_gflops(n: int = GEMM_N, threads: int = 1, repeats: int = 3) -> tuple[float, float]:
-    """(GFLOP per wall second, GFLOP per CPU second) of the best `n x n x n` float32 GEMM through
-    Numba's BLAS at `threads` BLAS threads. Per CPU second is per core: CPU time adds up over threads."""
-    from numbaplay.nn.blas import gemm_nt
-
+    """(GFLOP per wall second, GFLOP per CPU second) of the best `n x n x n` float32 GEMM through the
+    kernels' BLAS, done as `threads` single-threaded GEMMs on blocks of rows in parallel (as the kernels
+    call it). Per CPU second is per core: CPU time adds up over threads."""
     rng = np.random.default_rng(0)
     a = rng.random((n, n), dtype=np.float32)
     b = rng.random((n, n), dtype=np.float32)
     c = np.zeros((n, n), np.float32)
-    with blas_limits(threads):
-        wall, cpu = _best_seconds(lambda: gemm_nt(c, a, b, np.float32(0.0)), repeats)
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    before = get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with blas_limits(1):
+            wall, cpu = _best_seconds(lambda: _gemm_blocks(c, a, b, threads), repeats)
+    finally:
+        numba.set_num_threads(before)
     flop = 2.0 * n ** 3
     return flop / wall / 1e9, flop / max(cpu, 1e-9) / 1e9
 
@@ -154,7 +172,7 @@ def measure_bandwidth_gbs(array_mb: int = ARRAY_MB, parallel: bool = False, repe
             "triad_per_cpu_s": triad_bytes / max(c_triad, 1e-9) / 1e9}
 
 
-VERSION = 2
+VERSION = 3
 """Format of a cache entry; entries of another version are measured again."""
 
 
@@ -169,7 +187,7 @@ def measure(gemm_n: int = GEMM_N, array_mb: int = ARRAY_MB, on_progress=None) ->
     load_before = uptime()
     wall, cpu = {}, {}
     for threads in sorted({1, cores}):
-        say(f"sgemm {gemm_n}^3 at {threads} BLAS thread(s)")
+        say(f"sgemm {gemm_n}^3 ({kernel_blas()}) on {threads} thread(s)")
         wall[str(threads)], cpu[str(threads)] = measure_gemm_gflops(gemm_n, threads)
     say(f"memory bandwidth ({array_mb} MB arrays)")
     serial = measure_bandwidth_gbs(array_mb, parallel=False)
@@ -184,7 +202,7 @@ def measure(gemm_n: int = GEMM_N, array_mb: int = ARRAY_MB, on_progress=None) ->
         "copy_gbs": {"1": serial["copy"], "all": par["copy"]},
         "triad_gbs": {"1": serial["triad"], "all": par["triad"]},
         "numba_threads": get_num_threads(), "gemm_n": gemm_n, "array_mb": array_mb,
-        "blas": sorted(blas_threads_in_effect()),
+        "blas": sorted(blas_threads_in_effect()), "kernel_blas": kernel_blas(),
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "uptime_before": load_before,
         "uptime_after": uptime(),
     }
