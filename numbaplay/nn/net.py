@@ -36,7 +36,7 @@ class Workspace:
     def __init__(self, spec_arr, rows: int):
         _, _, hid, depth, _ = (int(v) for v in spec_arr)
         self.rows = rows
-        self.hs = np.zeros((depth, rows, hid), np.float32)   # layer outputs / residual stream
+        self.hs = np.zeros((depth, rows, hid), np.float32)   # mlp: layer outputs; resmlp: stream, sigmoids
         self.us = np.zeros((depth, rows, hid), np.float32)   # LayerNorm outputs (resmlp)
         self.pre = np.zeros((depth, rows, hid), np.float32)  # pre-GELU activations (resmlp)
         self.xh = np.zeros((depth, rows, hid), np.float32)   # normalised x-hat (resmlp)
@@ -64,29 +64,47 @@ def gelu_grad(x):
 
 
 @njit(cache=True, error_model="numpy")
-def _gelu_row(out, src, a):
+def _bias_gelu_row(h, sg, a, b):
     for j in range(a.shape[0]):
-        out[j] = src[j] + gelu(a[j])
+        v = a[j] + b[j]
+        a[j] = v
+        sv = _sigmoid(GELU_K * (v + GELU_C * v * v * v))
+        sg[j] = sv
+        h[j] = h[j] + v * sv
 
 
 @njit(cache=True, error_model="numpy")
-def _residual_gelu(out, src, a):
-    """out = src + gelu(a) on float32[n, H] arrays, a row at a time (vectorised)."""
+def _bias_residual_gelu(h, sg, a, b):
+    """a += b (kept: the pre-activation), sg = the sigmoid inside gelu(a), h += gelu(a) = a * sg, on
+    float32[n, H] arrays a row at a time (vectorised). The same float32 operations as `_add_bias` then
+    `h + gelu(a)`, so the same bits; the backward reads sg instead of computing the exponential again."""
     for i in range(a.shape[0]):
-        _gelu_row(out[i], src[i], a[i])
+        _bias_gelu_row(h[i], sg[i], a[i], b)
 
 
 @njit(cache=True, error_model="numpy")
-def _gelu_grad_row(out, d, a):
+def _gelu_grad_row(out, d, a, sg):
+    one = np.float32(1.0)
     for j in range(a.shape[0]):
-        out[j] = d[j] * gelu_grad(a[j])
+        x = a[j]
+        s = sg[j]
+        out[j] = d[j] * (s + x * s * (one - s) * GELU_K * (one + GELU_C3 * x * x))
 
 
 @njit(cache=True, error_model="numpy")
-def _times_gelu_grad(out, d, a):
-    """out = d * gelu'(a) on float32[n, H] arrays, a row at a time (vectorised)."""
+def _add_row(acc, v):
+    for j in range(acc.shape[0]):
+        acc[j] += v[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _times_gelu_grad(out, gb, d, a, sg):
+    """out = d * gelu'(a) (`gelu_grad`, with its sigmoid read from sg) and gb = the column sums of out in
+    row order, on float32[n, H] arrays a row at a time (vectorised)."""
+    gb[:] = 0.0
     for i in range(a.shape[0]):
-        _gelu_grad_row(out[i], d[i], a[i])
+        _gelu_grad_row(out[i], d[i], a[i], sg[i])
+        _add_row(gb, out[i])  # while the row is in L1; each column still summed in row order
 
 
 @njit(cache=True, error_model="numpy")
@@ -201,7 +219,9 @@ def forward_at(params, spec, offs, x, r0, n, hs, us, pre, xh, rs, logits, vpre):
 
     params: float32[P]; spec: int64[5]; offs: int64[T+1]; x: float32[>=r0+n, obs];
     hs, us, pre, xh: float32[L, >=r0+n, H]; rs: float32[L, >=r0+n]; out logits: float32[>=r0+n, A];
-    out vpre: float32[>=r0+n] (value before tanh).
+    out vpre: float32[>=r0+n] (value before tanh). mlp: hs[k] is layer k's output. resmlp: hs[0] ends as
+    the last residual stream h_{L-1}, hs[k] (k >= 1) holds block k's GELU sigmoid for the backward, pre[k-1]
+    its pre-activation, us/xh/rs the LayerNorm outputs, x-hats and 1/std.
     """
     obs_size, hid, depth, n_act = spec[1], spec[2], spec[3], spec[4]
     zero = np.float32(0.0)
@@ -216,22 +236,23 @@ def forward_at(params, spec, offs, x, r0, n, hs, us, pre, xh, rs, logits, vpre):
             _add_bias(hs[k, r0:r1], b, True)
         y = hs[depth - 1, r0:r1]
     else:
+        # The residual stream h stays in hs[0], updated in place; hs[k] keeps block k's GELU sigmoid.
+        h = hs[0, r0:r1]
         w = params[offs[0]:offs[1]].reshape(hid, obs_size)
-        gemm_nt(hs[0, r0:r1], x[r0:r1], w, zero)
-        _add_bias(hs[0, r0:r1], params[offs[1]:offs[2]], False)
+        gemm_nt(h, x[r0:r1], w, zero)
+        _add_bias(h, params[offs[1]:offs[2]], False)
         for k in range(1, depth):
             t = 2 + 4 * (k - 1)
             g = params[offs[t]:offs[t + 1]]
             bln = params[offs[t + 1]:offs[t + 2]]
             w = params[offs[t + 2]:offs[t + 3]].reshape(hid, hid)
             b = params[offs[t + 3]:offs[t + 4]]
-            _layernorm(us[k - 1, r0:r1], xh[k - 1, r0:r1], rs[k - 1, r0:r1], hs[k - 1, r0:r1], g, bln)
+            _layernorm(us[k - 1, r0:r1], xh[k - 1, r0:r1], rs[k - 1, r0:r1], h, g, bln)
             a = pre[k - 1, r0:r1]
             gemm_nt(a, us[k - 1, r0:r1], w, zero)
-            _add_bias(a, b, False)
-            _residual_gelu(hs[k, r0:r1], hs[k - 1, r0:r1], a)
+            _bias_residual_gelu(h, hs[k, r0:r1], a, b)
         t = 2 + 4 * (depth - 1)
-        _layernorm(us[depth - 1, r0:r1], xh[depth - 1, r0:r1], rs[depth - 1, r0:r1], hs[depth - 1, r0:r1],
+        _layernorm(us[depth - 1, r0:r1], xh[depth - 1, r0:r1], rs[depth - 1, r0:r1], h,
                    params[offs[t]:offs[t + 1]], params[offs[t + 1]:offs[t + 2]])
         y = us[depth - 1, r0:r1]
     t = _heads_start(spec, offs)
@@ -306,11 +327,10 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     for k in range(depth - 1, 0, -1):
         t = 2 + 4 * (k - 1)
         a = pre[k - 1, r0:r1]
-        da = dx  # reuse scratch: da = d * gelu'(a)
-        _times_gelu_grad(da, d, a)
+        da = dx  # reuse scratch: da = d * gelu'(a), and the bias gradient with it
+        _times_gelu_grad(da, grad[offs[t + 3]:offs[t + 4]], d, a, hs[k, r0:r1])
         w = params[offs[t + 2]:offs[t + 3]].reshape(hid, hid)
         gemm_tn(grad[offs[t + 2]:offs[t + 3]].reshape(hid, hid), da, us[k - 1, r0:r1], zero)
-        _col_sum(grad[offs[t + 3]:offs[t + 4]], da)
         # du = da W, written into pre[k-1] (no longer needed) to keep dt free.
         du = pre[k - 1, r0:r1]
         gemm_nn(du, da, w, zero)
