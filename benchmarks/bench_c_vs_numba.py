@@ -11,13 +11,17 @@ times from `Trainer.step()`; neither includes process start-up or file I/O.
     .venv/bin/python benchmarks/bench_c_vs_numba.py --presets ttt-seed --iterations 9 --threads 1
 
 Writes a JSON summary (machine, load average before and after, per preset the config, the raw seconds
-of every timed iteration and the per-phase table) to `--out`.
+of every timed iteration and the per-phase table) to `--out`. The C reference links OpenBLAS; the Numba
+kernels use MKL where it is installed (`machine.numba_blas`), so for a like-for-like BLAS run
+
+    NUMBAPLAY_BLAS=openblas .venv/bin/python benchmarks/bench_c_vs_numba.py --out results/bench/c_vs_numba_openblas.json
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,6 +73,8 @@ def main(argv=None) -> int:
                   f"{r['c_max_s']:>9.4g} {r['ratio_numba_over_c']:>8.2f}")
     after = cmp.machine_info(args.threads).get("load_average")
     command = " ".join([sys.argv[0], *sys.argv[1:]])
+    if os.environ.get("NUMBAPLAY_BLAS"):
+        command = f"NUMBAPLAY_BLAS={os.environ['NUMBAPLAY_BLAS']} {command}"
     summary = {"benchmark": "c_vs_numba", "started": started, "command": command,
                "git": git_state(ROOT), "warmup": args.warmup, "iterations": args.iterations, "blas_threads": 1,
                "machine": machine, "load_average_after": after, "presets": results}

@@ -64,7 +64,10 @@ def print_parity(rows) -> None:
         click.echo(line)
 
 
-def print_timing(timing) -> None:
+def print_timing(timing, machine=None) -> None:
+    if timing and machine and machine.get("numba_blas"):
+        click.echo(f"\n(BLAS: Numba kernels on {machine['numba_blas']}; C reference on {machine.get('c_blas', '?')}. "
+                   "NUMBAPLAY_BLAS=openblas runs Numba on OpenBLAS too.)")
     for t in timing:
         nb, c = t["numba"], t["c"]
         click.echo(f"\n== speed: {t['preset']} ({len(nb.phases['iteration'])} timed iterations after "
@@ -213,7 +216,7 @@ def compare_c(game, preset_name, size, iterations, warmup, threads, replays, dum
         click.echo(json.dumps(summary.to_dict(), indent=1, default=_json_default))
     else:
         print_parity(summary.rows)
-        print_timing(summary.timing)
+        print_timing(summary.timing, summary.machine)
         if summary.learning is not None:
             print_learning(summary.learning, cmp.LEARNING_KEYS)
         click.echo("\n== summary by check")

@@ -901,6 +901,10 @@ def machine_info(threads: int | None = None) -> dict:
     with contextlib.suppress(NumbaplayError):
         blas = find_blas()
         info["c_blas"] = f"{blas['kind']} ({blas['lib']})"
+    from numbaplay.nn.blas import kernel_blas_info
+
+    kb = kernel_blas_info()
+    info["numba_blas"] = f"{kb['name']} ({kb['version']})"
     return info
 
 
