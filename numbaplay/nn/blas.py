@@ -8,8 +8,8 @@ operand is row-major with unit stride along its last axis.
 Backend. The compiled code calls the external symbol `numbaplay_sgemm`, bound when this module is
 imported (`llvmlite.binding.add_symbol`) to one of:
 - `mkl`: Intel MKL's `sgemm` from the PyPI `mkl` wheel (x86-64 Linux), switched to its sequential layer
-  before its first call. On the networks' shapes it is 15-35% faster than OpenBLAS on one core
-  (results/bench/blas_backends.json), and the update kernels about 20% faster.
+  before its first call. On the hidden layers' shapes it is 1.15-1.75x faster than OpenBLAS on one core
+  and whole iterations 1.16-1.23x faster (results/bench/blas_backends.json).
 - `openblas`: SciPy's OpenBLAS (`scipy.linalg.cython_blas.sgemm`, the BLAS Numba's own `np.dot` uses),
   pinned to one thread by `single_threaded_kernel_blas`.
 `NUMBAPLAY_BLAS` picks one (`auto`, the default: MKL where it loads, else OpenBLAS). The symbol is looked
