@@ -57,6 +57,7 @@ def test_sweep_runs_continues_and_reproduces(tmp_path):
             assert summary["final_eval"]["exploitability_sampled"] == value
             cfg = json.loads((out / f"trial-{r['trial']:04d}" / f"seed-{seed}" / "config.json").read_text())
             assert cfg["lr"] == r["params"]["lr"] and cfg["iterations"] == 2 and cfg["seed"] == int(seed)
+    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
     best = json.loads((out / "best.json").read_text())
     assert best["mean"] == min(r["mean"] for r in rows)
     assert best["config"]["lr"] == best["params"]["lr"] and best["trials"] == 2
@@ -103,3 +104,20 @@ def test_a_different_sweep_never_reuses_a_folder(tmp_path):
     res = run(["sweep", "tictactoe", "--trials", "2", "--seeds", "0,1", "--out", str(out2), *SMALL])
     assert res.exit_code == 2 and "holds a different sweep" in res.output
     assert {p.name: p.read_bytes() for p in out2.iterdir() if p.is_file()} == before
+
+
+def test_sweep_sentences_are_computed_from_the_trials():
+    from numbaplay.report.sweep import sweep_sentences
+
+    settings = {"metric": "exploitability_sampled", "direction": "minimize", "seeds": [0, 1], "iterations": 30}
+    trials = [{"trial": 0, "params": {"lr": 0.0016}, "mean": 0.5, "ci95": [0.45, 0.55]},
+              {"trial": 1, "params": {"lr": 0.003}, "mean": 0.52, "ci95": [0.5, 0.54]},
+              {"trial": 2, "params": {"lr": 0.01}, "mean": 0.9, "ci95": [0.8, 1.0]}]
+    text = sweep_sentences(settings, trials)
+    assert text[1] == ("Best: trial 0, exploitability_sampled 0.500 (95% interval 0.450 to 0.550), "
+                       "with lr = 0.0016.")
+    assert text[2].startswith("1 other trial(s) have intervals that overlap the best one (1)")
+    assert text[3] == "Trial means ranged from 0.500 to 0.900."
+    settings["direction"] = "maximize"
+    assert sweep_sentences(settings, trials)[1].startswith("Best: trial 2")
+    assert sweep_sentences(settings, [])[0] == "No trial has finished yet."

@@ -27,11 +27,19 @@ def default_out(run_dirs: tuple[Path, ...]) -> Path:
               help="Resolution of the embedded figures.")
 @guarded
 def report(run_dirs, out, force, dpi):
-    """Write a PDF report: one RUN_DIR gives a training report, several (seeds of one config) a study."""
+    """Write a PDF report: one RUN_DIR gives a training report (a sweep folder: a sweep report), several
+    (seeds of one config) a study."""
     out = out or default_out(run_dirs)
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
-    if len(run_dirs) == 1:
+    from numbaplay.report.sweep import is_sweep
+
+    if len(run_dirs) == 1 and is_sweep(run_dirs[0]):
+        from numbaplay.report.sweep import write_sweep_report
+
+        path = write_sweep_report(run_dirs[0], out, dpi=dpi)
+        click.echo(f"sweep report: {path}")
+    elif len(run_dirs) == 1:
         from numbaplay.report.training import write_training_report
 
         path = write_training_report(run_dirs[0], out, dpi=dpi)

@@ -29,9 +29,10 @@ from numbaplay.cli.train import build_config, set_threads
 @click.option("--sampler-seed", type=int, default=0, show_default=True, help="Seed of the TPE sampler.")
 @click.option("--out", "out_dir", default=None, help="Sweep folder (new, or an earlier sweep to continue).")
 @click.option("--threads", type=int, default=None, help="Numba threads (results do not depend on it).")
+@click.option("--no-report", is_flag=True, help="Skip the PDF sweep report (report.pdf in the sweep folder).")
 @guarded
 def sweep(game, preset_name, config_file, params, trials, seeds, iterations, metric, sampler_seed, out_dir,
-          threads):
+          threads, no_report):
     """Search GAME's hyperparameters: TPE proposes configs, each trains on every seed, best mean wins."""
     try:
         import optuna  # noqa: F401
@@ -69,3 +70,7 @@ def sweep(game, preset_name, config_file, params, trials, seeds, iterations, met
     for key, value in best["params"].items():
         click.echo(f"  {key} = {value}")
     click.echo(f"best config: {out / 'best.json'}")
+    if not no_report:
+        from numbaplay.report.sweep import write_sweep_report
+
+        click.echo(f"report: {write_sweep_report(out, out / 'report.pdf')}")

@@ -1,0 +1,137 @@
+"""Sweep report: what `numbaplay sweep` searched, which trial won, and how sure the seeds let us be.
+
+Every sentence is computed from the sweep folder (`sweep.json`, `trials.jsonl`): the best trial by the
+mean over seeds, its 95% interval, and which other trials' intervals overlap it (their ranking against
+the best is not resolved by these seeds). Figures: each trial's mean with its interval in trial order
+with the best so far, and the trial means against each searched numeric key.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+from matplotlib.ticker import MaxNLocator
+
+from numbaplay.report import pdf as layout
+from numbaplay.report.training import RunDataError, num
+
+
+def _val(v) -> str:
+    """A searched value: three significant digits for floats (learning rates are small)."""
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def load_sweep(folder: str | Path) -> tuple[dict, list[dict]]:
+    """(settings, finished trials) of a sweep folder; RunDataError when it holds no sweep."""
+    folder = Path(folder)
+    try:
+        settings = json.loads((folder / "sweep.json").read_text())
+        lines = (folder / "trials.jsonl").read_text().splitlines() if (folder / "trials.jsonl").exists() else []
+        trials = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise RunDataError(f"{str(folder)!r} is not a readable sweep folder ({exc})") from None
+    return settings, trials
+
+
+def is_sweep(folder: str | Path) -> bool:
+    return (Path(folder) / "sweep.json").is_file()
+
+
+def ranked(settings: dict, trials: list[dict]) -> list[dict]:
+    """Trials best first (ties: the earlier trial)."""
+    sign = 1.0 if settings["direction"] == "minimize" else -1.0
+    return sorted(trials, key=lambda t: (sign * t["mean"], t["trial"]))
+
+
+def sweep_sentences(settings: dict, trials: list[dict]) -> list[str]:
+    metric, n_seeds = settings["metric"], len(settings["seeds"])
+    if not trials:
+        return ["No trial has finished yet."]
+    order = ranked(settings, trials)
+    best = order[0]
+    lo, hi = best["ci95"]
+    better = "lower" if settings["direction"] == "minimize" else "higher"
+    out = [f"{len(trials)} trials, each trained on {n_seeds} seed(s) for {settings['iterations']} iterations; "
+           f"{metric} ({better} is better) is the mean over the seeds.",
+           f"Best: trial {best['trial']}, {metric} {num(best['mean'])} (95% interval {num(lo)} to {num(hi)}), with "
+           + ", ".join(f"{k} = {_val(v)}" for k, v in best["params"].items()) + "."]
+    overlap = [t["trial"] for t in order[1:] if t["ci95"][0] <= hi and t["ci95"][1] >= lo]
+    if n_seeds < 2:
+        out.append("With one seed per trial there are no intervals: the ranking rests on single runs.")
+    elif overlap:
+        out.append(f"{len(overlap)} other trial(s) have intervals that overlap the best one "
+                   f"({', '.join(map(str, overlap[:10]))}{', ...' if len(overlap) > 10 else ''}): these seeds do "
+                   "not resolve which of them is better.")
+    else:
+        out.append("No other trial's interval overlaps the best one's.")
+    means = [t["mean"] for t in trials]
+    out.append(f"Trial means ranged from {num(min(means))} to {num(max(means))}.")
+    return out
+
+
+def _trials_figure(settings: dict, trials: list[dict]):
+    fig = layout.new_figure(7.5, 2.6)
+    ax = fig.add_subplot(1, 1, 1)
+    xs = [t["trial"] for t in trials]
+    means = [t["mean"] for t in trials]
+    err = [[t["mean"] - t["ci95"][0] for t in trials], [t["ci95"][1] - t["mean"] for t in trials]]
+    ax.errorbar(xs, means, yerr=err, fmt="o", markersize=3, capsize=2, label="trial mean, 95% interval")
+    pick = min if settings["direction"] == "minimize" else max
+    running, best = [], None
+    for m in means:
+        best = m if best is None else pick(best, m)
+        running.append(best)
+    ax.step(xs, running, where="post", color="#c44e52", label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(settings["metric"])
+    ax.legend()
+    return fig
+
+
+def _params_figure(settings: dict, trials: list[dict]):
+    numeric = [p for p in settings["params"] if "choices" not in p]
+    fig = layout.new_figure(7.5, 2.4)
+    for i, p in enumerate(numeric[:4]):
+        ax = fig.add_subplot(1, min(len(numeric), 4), i + 1)
+        ax.scatter([t["params"][p["name"]] for t in trials], [t["mean"] for t in trials], s=8)
+        if p["log"]:
+            ax.set_xscale("log")
+        ax.set_xlabel(p["name"])
+        if i == 0:
+            ax.set_ylabel(settings["metric"])
+    return fig
+
+
+def write_sweep_report(folder: str | Path, out_pdf: str | Path, dpi: int = layout.FIGURE_DPI) -> Path:
+    settings, trials = load_sweep(folder)
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    title = f"Sweep report: {settings['game']}, preset {settings['preset']}, {len(trials)} trials"
+    pdf = layout.new_document(title, f"Metric {settings['metric']} ({settings['direction']}), seeds "
+                                     f"{', '.join(map(str, settings['seeds']))}.  Written {stamp}.")
+    layout.heading(pdf, "What the numbers say")
+    layout.bullets(pdf, sweep_sentences(settings, trials))
+    layout.heading(pdf, "Searched")
+    layout.table(pdf, ["key", "range or choices", "scale"],
+                 [[p["name"], ", ".join(map(str, p["choices"])) if "choices" in p else f"{p['low']} to {p['high']}",
+                   "choices" if "choices" in p else ("log" if p["log"] else "linear")] for p in settings["params"]],
+                 col_widths=[2, 4, 1.5])
+    if trials:
+        layout.heading(pdf, "Trials, best first")
+        names = [p["name"] for p in settings["params"]]
+        rows = [[str(t["trial"]), *[_val(t["params"][k]) for k in names],
+                 num(t["mean"]), f"{num(t['ci95'][0])} to {num(t['ci95'][1])}",
+                 ", ".join(num(v) for v in t["values"].values())] for t in ranked(settings, trials)]
+        layout.table(pdf, ["trial", *names, "mean", "95% interval", "per seed"], rows, size=7)
+        with layout.figure_style():
+            layout.add_figure(pdf, _trials_figure(settings, trials), dpi=dpi,
+                              caption="Each trial's mean over seeds with its 95% t interval, in trial order.")
+            if any("choices" not in p for p in settings["params"]):
+                layout.add_figure(pdf, _params_figure(settings, trials), dpi=dpi,
+                                  caption="Trial means against each searched numeric key (first four).")
+    layout.heading(pdf, "Base configuration (searched keys, seed and iterations set per run)")
+    layout.key_value_table(pdf, list(settings["base"].items()))
+    layout.heading(pdf, "Machine that wrote this report")
+    layout.key_value_table(pdf, list(layout.machine_info().items()))
+    return layout.save(pdf, out_pdf)
