@@ -140,6 +140,8 @@ def format_report(result: dict) -> str:
         f"L={cfg['depth']}, batch {cfg['batch_size']} x {cfg['epochs']} epochs",
         f"threads: numba {result['numba_threads']}, BLAS {result['blas_threads']} (in effect: {eff})",
     ]
+    if result.get("kernel_blas"):
+        head.append(f"kernel BLAS: {result['kernel_blas']['name']} ({result['kernel_blas']['version']})")
     return "\n".join([*head, "", line(PHASE_HEADER), *(line(r) for r in rows), "", *summary_lines(result)])
 
 
