@@ -33,11 +33,13 @@ def _child(backend):
     return subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_openblas_backend_in_a_child_matches_numpy():
-    done = _child("openblas")
+@pytest.mark.parametrize("backend", ["openblas", pytest.param("mkl", marks=pytest.mark.skipif(
+    blas._find_mkl() is None, reason="the mkl package is not installed here"))])
+def test_each_backend_in_a_child_matches_numpy(backend):
+    done = _child(backend)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["backend"] == "openblas"
+    assert out["backend"] == backend
     assert max(max(e) for e in out["err"]) < 1e-5
     assert out["bits"][0] == out["bits"][1]
 
@@ -49,16 +51,6 @@ def test_bound_backend_is_reported():
     wanted = os.environ.get("NUMBAPLAY_BLAS", "auto")
     if wanted == "auto":  # MKL is picked wherever it loads
         assert (info["name"] == "mkl") == (blas._find_mkl() is not None)
-
-
-@pytest.mark.skipif(blas._find_mkl() is None, reason="the mkl package is not installed here")
-def test_mkl_backend_in_a_child_matches_numpy():
-    done = _child("mkl")
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    assert out["backend"] == "mkl"
-    assert max(max(e) for e in out["err"]) < 1e-5
-    assert out["bits"][0] == out["bits"][1]
 
 
 def test_bad_backend_is_a_one_line_error(tmp_path):
