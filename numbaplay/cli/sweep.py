@@ -65,8 +65,10 @@ def sweep(game, preset_name, config_file, params, trials, seeds, iterations, met
     if best is None:
         fail("the sweep finished no trial")
     lo, hi = best["ci95"]
+    spread = (f"95% CI {lo:.4g} to {hi:.4g} over seeds {', '.join(best['values'])}" if len(best["values"]) > 1
+              else f"one seed ({next(iter(best['values']))}), no interval")
     click.echo(f"{best['trials']} trials in {out}; best: trial {best['trial']}, {spec.metric} "
-               f"{best['mean']:.4g} (95% CI {lo:.4g} to {hi:.4g} over seeds {', '.join(best['values'])})")
+               f"{best['mean']:.4g} ({spread})")
     for key, value in best["params"].items():
         click.echo(f"  {key} = {value}")
     click.echo(f"best config: {out / 'best.json'}")
