@@ -121,3 +121,7 @@ def test_sweep_sentences_are_computed_from_the_trials():
     settings["direction"] = "maximize"
     assert sweep_sentences(settings, trials)[1].startswith("Best: trial 2")
     assert sweep_sentences(settings, [])[0] == "No trial has finished yet."
+    settings["seeds"] = [0]
+    one = sweep_sentences(settings, trials)
+    assert one[1] == "Best: trial 2, exploitability_sampled 0.900, with lr = 0.01."
+    assert one[2] == "With one seed per trial there are no intervals: the ranking rests on single runs."

@@ -54,7 +54,8 @@ def sweep_sentences(settings: dict, trials: list[dict]) -> list[str]:
     better = "lower" if settings["direction"] == "minimize" else "higher"
     out = [f"{len(trials)} trials, each trained on {n_seeds} seed(s) for {settings['iterations']} iterations; "
            f"{metric} ({better} is better) is the mean over the seeds.",
-           f"Best: trial {best['trial']}, {metric} {num(best['mean'])} (95% interval {num(lo)} to {num(hi)}), with "
+           f"Best: trial {best['trial']}, {metric} {num(best['mean'])}"
+           + (f" (95% interval {num(lo)} to {num(hi)})" if n_seeds > 1 else "") + ", with "
            + ", ".join(f"{k} = {_val(v)}" for k, v in best["params"].items()) + "."]
     overlap = [t["trial"] for t in order[1:] if t["ci95"][0] <= hi and t["ci95"][1] >= lo]
     if n_seeds < 2:
@@ -121,7 +122,7 @@ def write_sweep_report(folder: str | Path, out_pdf: str | Path, dpi: int = layou
         layout.heading(pdf, "Trials, best first")
         names = [p["name"] for p in settings["params"]]
         rows = [[str(t["trial"]), *[_val(t["params"][k]) for k in names],
-                 num(t["mean"]), f"{num(t['ci95'][0])} to {num(t['ci95'][1])}",
+                 num(t["mean"]), f"{num(t['ci95'][0])} to {num(t['ci95'][1])}" if len(t["values"]) > 1 else "n/a",
                  ", ".join(num(v) for v in t["values"].values())] for t in ranked(settings, trials)]
         layout.table(pdf, ["trial", *names, "mean", "95% interval", "per seed"], rows, size=7)
         with layout.figure_style():
