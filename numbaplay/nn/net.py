@@ -51,15 +51,14 @@ def _sigmoid(z):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def gelu(x):
-    """GELU (tanh approximation) of a float32 scalar."""
-    return x * _sigmoid(GELU_K * (x + GELU_C * x * x * x))
+def gelu_sigmoid(x):
+    """The sigmoid inside GELU (tanh approximation): gelu(x) = x * gelu_sigmoid(x), float32."""
+    return _sigmoid(GELU_K * (x + GELU_C * x * x * x))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def gelu_grad(x):
-    """d gelu / dx of a float32 scalar."""
-    s = _sigmoid(GELU_K * (x + GELU_C * x * x * x))
+def gelu_grad_from_sigmoid(x, s):
+    """d gelu / dx at x, given s = gelu_sigmoid(x) (kept by the forward), float32."""
     return s + x * s * (np.float32(1.0) - s) * GELU_K * (np.float32(1.0) + GELU_C3 * x * x)
 
 
@@ -68,7 +67,7 @@ def _bias_gelu_row(h, sg, a, b):
     for j in range(a.shape[0]):
         v = a[j] + b[j]
         a[j] = v
-        sv = _sigmoid(GELU_K * (v + GELU_C * v * v * v))
+        sv = gelu_sigmoid(v)
         sg[j] = sv
         h[j] = h[j] + v * sv
 
@@ -76,19 +75,16 @@ def _bias_gelu_row(h, sg, a, b):
 @njit(cache=True, error_model="numpy")
 def _bias_residual_gelu(h, sg, a, b):
     """a += b (kept: the pre-activation), sg = the sigmoid inside gelu(a), h += gelu(a) = a * sg, on
-    float32[n, H] arrays a row at a time (vectorised). The same float32 operations as `_add_bias` then
-    `h + gelu(a)`, so the same bits; the backward reads sg instead of computing the exponential again."""
+    float32[n, H] arrays a row at a time (vectorised); the backward reads sg instead of computing the
+    exponential again."""
     for i in range(a.shape[0]):
         _bias_gelu_row(h[i], sg[i], a[i], b)
 
 
 @njit(cache=True, error_model="numpy")
 def _gelu_grad_row(out, d, a, sg):
-    one = np.float32(1.0)
     for j in range(a.shape[0]):
-        x = a[j]
-        s = sg[j]
-        out[j] = d[j] * (s + x * s * (one - s) * GELU_K * (one + GELU_C3 * x * x))
+        out[j] = d[j] * gelu_grad_from_sigmoid(a[j], sg[j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -99,7 +95,7 @@ def _add_row(acc, v):
 
 @njit(cache=True, error_model="numpy")
 def _times_gelu_grad(out, gb, d, a, sg):
-    """out = d * gelu'(a) (`gelu_grad`, with its sigmoid read from sg) and gb = the column sums of out in
+    """out = d * gelu'(a) (`gelu_grad_from_sigmoid`, the sigmoid read from sg) and gb = the column sums of out in
     row order, on float32[n, H] arrays a row at a time (vectorised)."""
     gb[:] = 0.0
     for i in range(a.shape[0]):
