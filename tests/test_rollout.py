@@ -90,3 +90,43 @@ def test_buffer_is_game_major_with_one_done_per_game():
         stones = tr.obs[s:e + 1].sum(axis=1)
         assert np.all(np.diff(stones) > 0), g
         assert tr.slot_count[g] == e - s + 1
+
+
+OTHER_BACKEND_CHILD = r"""
+import sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+from test_rollout import INFER_ROWS, PAR_MIN_ROWS, run_iterations, small_cfg
+from numbaplay.nn.blas import kernel_blas
+assert kernel_blas() == {backend!r}, kernel_blas()
+for game, arch, games in (("tictactoe", "mlp", max(2 * PAR_MIN_ROWS, 4 * INFER_ROWS)),
+                          ("connect4", "resmlp", max(PAR_MIN_ROWS, 2 * INFER_ROWS))):
+    cfg = small_cfg(game, games, arch=arch)
+    one, p1 = run_iterations(cfg, 1, 2)
+    two, p2 = run_iterations(cfg, 2, 2)
+    for a, b in zip(one, two, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(p1, p2)
+print("identical")
+"""
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_identical_for_1_and_2_threads_on_the_other_blas_backend():
+    """The suite's process runs one kernel BLAS; the other one (where installed) gets the same check."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from numbaplay.nn.blas import _find_mkl, kernel_blas
+
+    other = "openblas" if kernel_blas() == "mkl" else "mkl"
+    if other == "mkl" and _find_mkl() is None:
+        pytest.skip("the mkl package is not installed here")
+    code = OTHER_BACKEND_CHILD.format(tests=str(Path(__file__).parent), backend=other)
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "NUMBAPLAY_BLAS": other},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "identical"
