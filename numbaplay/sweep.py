@@ -204,11 +204,11 @@ def finished_trials(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_sweep(out: Path, sweep: Sweep, trials: int, *, on_run=None) -> dict:
+def run_sweep(out: Path, sweep: Sweep, trials: int, *, on_run=None, on_iteration=None) -> dict:
     """Run trials until the sweep holds `trials` finished ones; returns best.json's content.
 
     on_run(done_runs, total_runs, info) is called after every training run (info: trial number, seed,
-    value, best so far).
+    value, best so far); on_iteration(metrics) after every training iteration of every run.
     """
     from numbaplay.runs import run_training
 
@@ -230,7 +230,8 @@ def run_sweep(out: Path, sweep: Sweep, trials: int, *, on_run=None) -> dict:
         scores, start = [], time.perf_counter()
         for seed in sweep.seeds:
             cfg = sweep.config(values, seed)
-            summary = run_training(cfg, out / f"trial-{trial.number:04d}" / f"seed-{seed}", preset=sweep.preset)
+            summary = run_training(cfg, out / f"trial-{trial.number:04d}" / f"seed-{seed}", preset=sweep.preset,
+                                   on_iteration=on_iteration)
             value = summary["final_eval"].get(sweep.metric)
             if value is None or not math.isfinite(float(value)):
                 raise ConfigError(f"metric {sweep.metric!r} is missing from the final evaluation")

@@ -50,17 +50,23 @@ def sweep(game, preset_name, config_file, params, trials, seeds, iterations, met
     spec = make_sweep(base, name, [parse_param(p) for p in params], metric, seed_list, iterations, sampler_seed)
     out = Path(out_dir) if out_dir else Path("runs") / f"sweep-{game}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     open_sweep(out, spec)
-    bar = Progress(trials * len(spec.seeds), label="sweep")
+    # The bar counts training iterations over the runs still to do, so that long runs show progress too.
+    bar = Progress(trials * len(spec.seeds) * spec.iterations, label="sweep")
     shown = {}
+    state = {"runs_done": 0}
 
     def on_run(done, total, info):
-        bar.total = max(total, 1)
+        bar.total = max(total * spec.iterations, 1)
+        state["runs_done"] = done
         shown.update({"trial": info["trial"], "seed": info["seed"], spec.metric: info["value"]})
         if info["best"] is not None:
             shown["best"] = info["best"]
-        bar.update(done, dict(shown))
+        bar.update(done * spec.iterations, dict(shown), force=True)
 
-    best = run_sweep(out, spec, trials, on_run=on_run)
+    def on_iteration(metrics):
+        bar.update(state["runs_done"] * spec.iterations + metrics["iteration"] + 1, dict(shown))
+
+    best = run_sweep(out, spec, trials, on_run=on_run, on_iteration=on_iteration)
     bar.close()
     if best is None:
         fail("the sweep finished no trial")
