@@ -35,9 +35,7 @@ def run_iterations(cfg, threads, n_iter):
         numba.set_num_threads(old)
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
-@pytest.mark.parametrize("game,arch", [("tictactoe", "mlp"), ("connect4", "resmlp")])
-def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
+def assert_same_for_1_and_2_threads(game, arch):
     # Enough games that the parallel (prange) paths run, not only the serial ones: game logic over at
     # least PAR_MIN_ROWS rows, and learner batches cut into several inference pieces.
     games = max(2 * PAR_MIN_ROWS, 4 * INFER_ROWS) if game == "tictactoe" else max(PAR_MIN_ROWS, 2 * INFER_ROWS)
@@ -48,6 +46,12 @@ def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(p1, p2)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.parametrize("game,arch", [("tictactoe", "mlp"), ("connect4", "resmlp")])
+def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
+    assert_same_for_1_and_2_threads(game, arch)
 
 
 @pytest.mark.parametrize("game,opening", [("tictactoe", 0), ("tictactoe", 6), ("connect4", 0), ("connect4", 8)])
@@ -95,19 +99,11 @@ def test_buffer_is_game_major_with_one_done_per_game():
 OTHER_BACKEND_CHILD = r"""
 import sys
 sys.path.insert(0, {tests!r})
-import numpy as np
-from test_rollout import INFER_ROWS, PAR_MIN_ROWS, run_iterations, small_cfg
+from test_rollout import assert_same_for_1_and_2_threads
 from numbaplay.nn.blas import kernel_blas
 assert kernel_blas() == {backend!r}, kernel_blas()
-for game, arch, games in (("tictactoe", "mlp", max(2 * PAR_MIN_ROWS, 4 * INFER_ROWS)),
-                          ("connect4", "resmlp", max(PAR_MIN_ROWS, 2 * INFER_ROWS))):
-    cfg = small_cfg(game, games, arch=arch)
-    one, p1 = run_iterations(cfg, 1, 2)
-    two, p2 = run_iterations(cfg, 2, 2)
-    for a, b in zip(one, two, strict=True):
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_array_equal(x, y)
-    np.testing.assert_array_equal(p1, p2)
+assert_same_for_1_and_2_threads("tictactoe", "mlp")
+assert_same_for_1_and_2_threads("connect4", "resmlp")
 print("identical")
 """
 
