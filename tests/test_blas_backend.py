@@ -62,3 +62,23 @@ def test_bad_backend_is_a_one_line_error(tmp_path):
         "numbaplay: error: NUMBAPLAY_BLAS='cublas' is not a BLAS backend; choose one of auto, mkl, openblas"]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_mkl_asked_for_but_missing_is_a_one_line_error(tmp_path):
+    # A child where no libmkl_rt can be found (glob finds nothing), asking for MKL explicitly.
+    code = ("import glob, sys; glob.glob = lambda *a, **k: []; sys.argv[0] = 'numbaplay'; "
+            "from numbaplay.cli import main; main()")
+    env = {**os.environ, "NUMBAPLAY_BLAS": "mkl"}
+    done = subprocess.run([sys.executable, "-c", code, "train", "tictactoe", "--iterations", "1", "--out",
+                           str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "NUMBAPLAY_BLAS=mkl, but MKL is unavailable" in lines[0], done.stderr
+    assert "pip install mkl" in lines[0] and not (tmp_path / "run").exists()
+    # With auto, the same machine falls back to OpenBLAS and says why in the backend info.
+    probe = ("import glob; glob.glob = lambda *a, **k: []; from numbaplay.nn.blas import kernel_blas_info; "
+             "i = kernel_blas_info(); print(i['name'], i['mkl_unavailable'])")
+    done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "NUMBAPLAY_BLAS": "auto"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "openblas the mkl package is not installed"
