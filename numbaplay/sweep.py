@@ -20,6 +20,7 @@ import numpy as np
 
 from numbaplay.config import TrainConfig, from_dict
 from numbaplay.errors import ConfigError
+from numbaplay.eval.connect4_eval import PONS_SETS
 from numbaplay.runs import OutputDirError
 
 SETTINGS_FILE = "sweep.json"
@@ -31,8 +32,7 @@ STUDY_NAME = "numbaplay"
 METRICS = {
     "tictactoe": {"exploitability_sampled": "minimize", "exploitability_greedy": "minimize",
                   "optimal_move_rate": "maximize"},
-    "connect4": {"elo": "maximize", "mistakes/begin-easy/rate": "minimize",
-                 "mistakes/middle-easy/rate": "minimize", "mistakes/end-easy/rate": "minimize"},
+    "connect4": {"elo": "maximize", **{f"mistakes/{name}/rate": "minimize" for name in PONS_SETS}},
 }
 DEFAULT_METRIC = {"tictactoe": "exploitability_sampled", "connect4": "elo"}
 # Keys a sweep may not search: they define the game and the run, not its hyperparameters.
