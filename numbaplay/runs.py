@@ -18,7 +18,7 @@ from numbaplay.agent import Agent
 from numbaplay.config import TrainConfig
 from numbaplay.errors import ConfigError, NumbaplayError
 from numbaplay.eval.evaluate import evaluate_agent
-from numbaplay.nn.blas import kernel_blas, kernel_blas_info, load_kernel_blas
+from numbaplay.nn.blas import kernel_blas, kernel_blas_info
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.sysinfo import cpu_model
 
@@ -84,8 +84,7 @@ def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, pr
     """
     from threadpoolctl import threadpool_limits
 
-    load_kernel_blas()
-    with threadpool_limits(blas_threads, user_api="blas"):
+    with threadpool_limits(blas_threads, user_api="blas"):  # the kernels' BLAS is loaded (nn.blas import)
         return _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations, on_compile)
 
 

@@ -12,7 +12,8 @@ imported (`llvmlite.binding.add_symbol`) to one of:
   and whole iterations 1.16-1.23x faster (results/bench/blas_backends.json).
 - `openblas`: SciPy's OpenBLAS (`scipy.linalg.cython_blas.sgemm`, the BLAS Numba's own `np.dot` uses),
   pinned to one thread by `single_threaded_kernel_blas`.
-`NUMBAPLAY_BLAS` picks one (`auto`, the default: MKL where it loads, else OpenBLAS). The symbol is looked
+`NUMBAPLAY_BLAS` picks one (`auto`, the default: MKL where it loads, else OpenBLAS). Binding loads the
+library, so importing this module is enough for threadpoolctl to see and limit it. The symbol is looked
 up when a kernel is linked, so Numba's on-disk cache stays valid for either backend. Each backend is
 deterministic for given shapes and operands; the two differ in the last bits (the C reference's
 tolerance, SPEC section 8), so a run records which one it used (`kernel_blas_info`).
@@ -152,13 +153,6 @@ def _sgemm(typingctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     return sig, codegen
 
 
-def load_kernel_blas() -> None:
-    """Load the BLAS that the kernels call, so that threadpoolctl can see and limit it: it only limits
-    libraries already loaded. (Binding it at import has loaded it already; kept for callers.)"""
-    if _BACKEND["name"] == "openblas":
-        import scipy.linalg.cython_blas  # noqa: F401
-
-
 _pinned = False
 
 
@@ -178,7 +172,6 @@ def single_threaded_kernel_blas() -> None:
     import scipy
     from threadpoolctl import ThreadpoolController
 
-    load_kernel_blas()
     libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     for lib in ThreadpoolController().lib_controllers:
         if lib.user_api == "blas" and os.path.dirname(lib.filepath) == libs:

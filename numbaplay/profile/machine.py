@@ -15,9 +15,9 @@ Results are cached in `machine.json` under `$NUMBAPLAY_CACHE_DIR` (default `~/.c
 by CPU model, core count and kernel BLAS, with the load (`uptime`) at the time they were measured: a
 busy machine measures low, so `refresh=True` measures again.
 
-BLAS thread limits: threadpoolctl changes only the libraries already loaded when a limit is set.
-`blas_limits` therefore loads the kernels' BLAS first; `blas_threads_in_effect` reports what every
-loaded BLAS really uses.
+BLAS thread limits: threadpoolctl changes only the libraries already loaded when a limit is set; the
+kernels' BLAS is loaded when `numbaplay.nn.blas` is imported (this module imports it).
+`blas_threads_in_effect` reports what every loaded BLAS really uses.
 """
 from __future__ import annotations
 
@@ -71,12 +71,9 @@ def uptime() -> str:
 # -- BLAS threads ---------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def blas_limits(threads: int):
-    """Every BLAS (Numba's included) limited to `threads` threads inside the block."""
+    """Every BLAS (the kernels' included) limited to `threads` threads inside the block."""
     from threadpoolctl import threadpool_limits
 
-    from numbaplay.nn.blas import load_kernel_blas
-
-    load_kernel_blas()
     with threadpool_limits(threads, user_api="blas"):
         yield
 
