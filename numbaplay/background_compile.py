@@ -34,13 +34,11 @@ def enabled() -> bool:
     `--threads 1` does: the user asked for one core), or only one core is usable."""
     import numba
 
+    from numbaplay.sysinfo import core_count
+
     if os.environ.get("NUMBAPLAY_BACKGROUND_COMPILE", "1") == "0" or numba.get_num_threads() < 2:
         return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2
+    return core_count() >= 2
 
 
 def needs_compile(dispatcher, sig) -> bool:

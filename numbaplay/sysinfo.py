@@ -1,6 +1,7 @@
 """Facts about the machine that results files record beside their numbers."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -17,11 +18,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_state(root: Path) -> dict:
-    """The checkout's commit and whether its tracked files differ from it (timings belong to code)."""
-    def git(*args):
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-        return proc.stdout.strip() if proc.returncode == 0 else None
+def core_count() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
+
+def git_state(root: str | Path = ".", short: bool = False) -> dict:
+    """The checkout's commit (abbreviated if `short`), whether its tracked files differ from it, and
+    which ones (timings belong to code); each None where git or the checkout cannot tell."""
+    def git(*args):
+        try:
+            proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    rev = git("rev-parse", *(("--short",) if short else ()), "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+    modified = None if status is None else [line[3:] for line in status.splitlines()]
+    return {"commit": None if rev is None else rev.strip(), "dirty": None if modified is None else bool(modified),
+            "modified": modified}

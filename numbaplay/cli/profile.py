@@ -147,16 +147,10 @@ def format_report(result: dict) -> str:
 
 def git_state() -> dict:
     """Commit and modified tracked files of the working tree, so a record says what code it measured."""
-    import subprocess
+    from numbaplay.sysinfo import git_state as checkout_state
 
-    def run(*args):
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {"commit": run("rev-parse", "--short", "HEAD").strip(),
-            "modified": [ln[3:] for ln in run("status", "--porcelain", "--untracked-files=no").splitlines()]}
+    state = checkout_state(".", short=True)
+    return {"commit": state["commit"] or "", "modified": state["modified"] or []}
 
 
 def record_entry(result: dict, step: str, command: str) -> dict:

@@ -33,7 +33,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from numbaplay.nn.blas import gemm_nt, kernel_blas
-from numbaplay.sysinfo import cpu_model
+from numbaplay.sysinfo import core_count, cpu_model
 
 CACHE_FILE = "machine.json"
 GEMM_N = 2048
@@ -46,12 +46,6 @@ def cache_dir() -> Path:
     """`$NUMBAPLAY_CACHE_DIR`, else `~/.cache/numbaplay`."""
     env = os.environ.get("NUMBAPLAY_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "numbaplay"
-
-
-def core_count() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def machine_key() -> str:
