@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
-
 from numbaplay.config import TrainConfig, from_dict
 from numbaplay.errors import ConfigError
 from numbaplay.eval.connect4_eval import PONS_SETS
+from numbaplay.report.stats import t_interval
 from numbaplay.runs import OutputDirError
 
 SETTINGS_FILE = "sweep.json"
@@ -106,15 +105,10 @@ def parse_param(spec: str) -> Param:
 
 
 def mean_ci95(values) -> tuple[float, float, float]:
-    """(mean, low, high): Student-t 95% interval of the mean (the mean alone for one value)."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=np.float64)
-    m = float(x.mean())
-    if x.size < 2:
-        return m, m, m
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return m, m - half, m + half
+    """(mean, low, high): the Student-t 95% interval of the mean (`numbaplay.report.stats.t_interval`);
+    the mean alone for one value."""
+    ci = t_interval(values, 0.95)
+    return (ci.mean, ci.lo, ci.hi) if ci.n > 1 else (ci.mean, ci.mean, ci.mean)
 
 
 @dataclass
@@ -210,12 +204,12 @@ def run_sweep(out: Path, sweep: Sweep, trials: int, *, on_run=None, on_iteration
     on_run(done_runs, total_runs, info) is called after every training run (info: trial number, seed,
     value, best so far); on_iteration(metrics) after every training iteration of every run.
     """
+    import optuna
+
     from numbaplay.runs import run_training
 
     out = Path(out)
     study = _study(out, sweep)
-    import optuna
-
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in study.trials:  # a trial interrupted mid-way is marked failed; its runs are left on disk
         if t.state == optuna.trial.TrialState.RUNNING:
@@ -255,8 +249,9 @@ def _best(out: Path, sweep: Sweep) -> dict | None:
     rows = finished_trials(out)
     if not rows:
         return None
-    sign = 1.0 if sweep.direction == "minimize" else -1.0
-    row = min(rows, key=lambda r: (sign * r["mean"], r["trial"]))
+    from numbaplay.report.sweep import ranked
+
+    row = ranked({"direction": sweep.direction}, rows)[0]
     best = {**row, "metric": sweep.metric, "direction": sweep.direction, "trials": len(rows),
             "config": {k: v for k, v in sweep.config(row["params"], sweep.seeds[0]).to_dict().items()
                        if k != "seed"}}
