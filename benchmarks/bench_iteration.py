@@ -5,7 +5,6 @@ JIT warm-up. Writes results/bench/iteration_<preset>.json with machine info.
 """
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numba
@@ -15,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from numbaplay.omp import use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
+from numbaplay.profile.machine import uptime
 from numbaplay.runs import machine_info
 
 
@@ -43,7 +43,7 @@ def main():
                 transitions.append(n)
     summary = {k: {"median_s": float(np.median(v)), "min_s": float(np.min(v)), "max_s": float(np.max(v))}
                for k, v in times.items()}
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = uptime()
     result = {"preset": args.preset, "config": cfg.to_dict(), "repeats": args.repeats, "warmup": args.warmup,
               "numba_threads": args.threads, "blas_threads": args.blas_threads,
               "transitions_per_iter": float(np.mean(transitions)), "phases": summary,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from numbaplay.profile.machine import uptime
+
 
 def timed(cmd, env):
     t = time.perf_counter()
@@ -54,7 +56,7 @@ def main():
         single.append(timed([*exe, "--out", f"{runs}/c"], env_one))
         shutil.rmtree(cache)
         shutil.rmtree(runs)
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = uptime()
     out = {"command": f"python scripts/measure_startup.py --repeats {args.repeats} --preset {args.preset} "
                       f"--out {args.out}",
            "train_command": " ".join(exe[1:]) + " --out DIR",

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from numbaplay.profile.machine import uptime
 from numbaplay.report.stats import clopper_pearson, median_with_count, t_interval
 
 
@@ -60,7 +61,7 @@ def main():
     med = median_with_count([r["train_wall_s"] if r["optimal"] else None for r in rows])
     iters = t_interval([r["iterations"] for r in rows])
     wall = t_interval([r["train_wall_s"] for r in rows])
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = uptime()
     summary = {"command": "python scripts/ttt_acceptance.py " + " ".join(
                    ["--seeds", *map(str, args.seeds), "--threads", str(args.threads), "--preset", args.preset,
                     "--out", args.out]),
