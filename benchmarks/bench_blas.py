@@ -55,13 +55,13 @@ def child(presets, iterations, warmup):
                 call = lambda c=c, d=d, w=w: gemm_nn(c, d, w, zero)  # noqa: E731
             call()
             reps = max(20, int(2e8 / (2 * rows * fan_in * fan_out)))
-            best = []
+            times = []
             for _ in range(5):
                 t0 = time.perf_counter()
                 for _ in range(reps):
                     call()
-                best.append((time.perf_counter() - t0) / reps)
-            out["gemm"][f"{form} {rows}x{fan_in}x{fan_out}"] = 2 * rows * fan_in * fan_out / np.median(best) / 1e9
+                times.append((time.perf_counter() - t0) / reps)
+            out["gemm"][f"{form} {rows}x{fan_in}x{fan_out}"] = 2 * rows * fan_in * fan_out / np.median(times) / 1e9
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         for name in presets:
             tr = Trainer(preset(name))
