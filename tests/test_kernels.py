@@ -180,7 +180,8 @@ def test_grad_norm_order_matches_twin_exactly(size):
 
 
 @pytest.mark.parametrize("arch,obs_size,n_act", SPECS)
-@pytest.mark.parametrize("n", [1, 64, 130])  # one piece and shard; one piece, two shards; two pieces, two shards
+# one piece and shard; one piece, two shards (63: an even cut of a batch_size of 64); two pieces, two shards
+@pytest.mark.parametrize("n", [1, 63, 64, 130])
 def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
     from numbaplay.nn.rows import inference_cuts, shard_cuts
     rng = np.random.default_rng(11)
@@ -199,7 +200,7 @@ def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
     assert_tensor_close(logits, ref_logits, "logits")
     assert_tensor_close(np.tanh(vpre), ref_v, "value")
     cuts = shard_cuts(n)
-    assert cuts.shape[0] - 1 == (2 if n >= 64 else 1)
+    assert cuts.shape[0] - 1 == (2 if n >= 48 else 1)
     forward_pieces(params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts)
     dlogits = np.zeros((n, n_act), np.float32)
     dvpre = np.zeros(n, np.float32)
@@ -213,3 +214,14 @@ def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
     cfg = {"clip_eps": 0.2, "vf_coef": 0.5, "ent_coef": 0.01, "max_grad_norm": 0.5}
     batch = dict(b, mask=b["mask"].astype(bool))
     assert_tensor_close(grads[0], naive.ppo_grad(params, spec_t, batch, cfg), "grad")
+
+
+@pytest.mark.parametrize("batch_size", [64, 256])
+def test_every_minibatch_of_an_even_cut_runs_as_two_shards(batch_size):
+    """Cutting N transitions evenly into ceil(N / batch_size) minibatches gives batch_size - 1 rows as
+    well as batch_size; both must split across two threads (with 32 rows a shard, 63 did not)."""
+    from numbaplay.nn.rows import shard_cuts
+    from numbaplay.ppo.update import minibatch_bounds
+    for n in range(10 * batch_size, 12 * batch_size):
+        for rows in np.diff(minibatch_bounds(n, batch_size)):
+            assert shard_cuts(rows).shape[0] - 1 == 2, (n, rows)

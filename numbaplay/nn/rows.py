@@ -12,8 +12,10 @@ from numba import njit
 INFER_ROWS = 128
 # The update splits a minibatch into at most this many shards, each with its own gradient buffer, and
 # only when every shard gets at least SHARD_MIN_ROWS rows. Shards cost a pass over P per extra shard.
+# 24, not 32: minibatches are cut evenly, so a batch_size of 64 gives batches of 63 rows as well as 64,
+# and with 32 those ran as one shard on one thread (ttt-seed: up to 20 of 31 steps an epoch).
 MAX_SHARDS = 2
-SHARD_MIN_ROWS = 32
+SHARD_MIN_ROWS = 24
 # The gradient norm and Adam run over the flat parameter vector in chunks of this many entries.
 PARAM_CHUNK = 4096
 
