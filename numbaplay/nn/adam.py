@@ -2,13 +2,15 @@
 
 Both run over the parameters in chunks of `PARAM_CHUNK` entries on the Numba threads. The squared norm
 is summed in float64 in an order fixed by the index alone (`chunk_sumsq`), so it is the same for any
-thread count; Adam is elementwise, so its chunks cannot change a bit.
+thread count; Adam is elementwise, so its chunks cannot change a bit. Each chunk runs with subnormals
+flushed to zero (`numbaplay.nn.fpenv`).
 """
 import math
 
 import numpy as np
 from numba import njit, prange
 
+from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.lanes import sumsq8
 from numbaplay.nn.rows import PARAM_CHUNK, n_param_chunks
 
@@ -32,11 +34,13 @@ def _add_into(g, gs):
 # Chunks are passed as slices: a loop over range(lo, hi) of the whole array did not vectorise (4x slower).
 @njit(cache=True, error_model="numpy", inline="always")
 def _combine_chunk(c, partial, grads, k):
+    fp = flush_enter()
     lo = c * PARAM_CHUNK
     hi = min(lo + PARAM_CHUNK, grads.shape[1])
     for s in range(1, k):
         _add_into(grads[0, lo:hi], grads[s, lo:hi])
     partial[c] = chunk_sumsq(grads[0, lo:hi])
+    flush_exit(fp)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -78,6 +82,7 @@ def _adam_range(params, grad, m, v, scale, clip, a, s):
     eps = np.float32(1e-8)
     tiny = _FLT_MIN
     zero = np.float32(0.0)
+    fp = flush_enter()
     for i in range(params.shape[0]):
         g = grad[i] * scale if clip else grad[i]
         mi = b1 * m[i] + c1 * g
@@ -89,6 +94,7 @@ def _adam_range(params, grad, m, v, scale, clip, a, s):
         m[i] = mi
         v[i] = vi
         params[i] -= a * mi / (np.sqrt(vi) / s + eps)
+    flush_exit(fp)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)

@@ -4,12 +4,14 @@ Each minibatch step: gather its rows; cut it into at most two shards (`numbaplay
 fixed by its row count); on the Numba threads, each shard runs forward, the loss gradient at the heads
 (`ppo_head_rows`, with the loss statistics summed per shard) and backward into its own gradient buffer
 (`shard_steps`); then the shard gradients are summed in shard order with the gradient norm, and clip +
-Adam. `ppo_epochs` runs it all in one compiled call; `numbaplay.profile.phases` times the pieces apart.
+Adam. Every piece runs with subnormals flushed to zero (`numbaplay.nn.fpenv`). `ppo_epochs` runs it all
+in one compiled call; `numbaplay.profile.phases` times the pieces apart.
 """
 import numpy as np
 from numba import njit, prange
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
+from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_at, forward_at
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import MAX_SHARDS, copy_row, even_cuts, shard_cuts
@@ -41,12 +43,14 @@ def gather(bx, bmask, baction, blogp, badv, bret, idx, obs, mask, action, logp, 
 @njit(cache=True, inline="always")
 def _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                 dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef):
+    fp = flush_enter()
     lo = cuts[s]
     rows = cuts[s + 1] - lo
     forward_at(params, spec, offs, bx, lo, rows, hs, us, pre, xh, rs, logits, vpre)
     ppo_head_rows(dlogits, dvpre, sums[s], logits, vpre, bmask, baction, blogp, badv, bret, lo, lo + rows, n,
                   clip_eps, vf_coef, ent_coef)
     backward_at(grads[s], params, spec, offs, bx, lo, rows, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt)
+    flush_exit(fp)
 
 
 @njit(cache=True, parallel=True)
