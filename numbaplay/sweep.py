@@ -10,6 +10,7 @@ deterministic, and the sampler is seeded, so the same sweep gives the same trial
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -25,6 +26,7 @@ from numbaplay.runs import OutputDirError
 SETTINGS_FILE = "sweep.json"
 TRIALS_FILE = "trials.jsonl"
 BEST_FILE = "best.json"
+LOCK_FILE = ".sweep.lock"  # held (flock) by the process running the sweep
 STUDY_NAME = "numbaplay"
 
 # The metrics a sweep can optimise, from the final evaluation of each run, and which way is better.
@@ -198,17 +200,44 @@ def finished_trials(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@contextlib.contextmanager
+def _exclusive(out: Path):
+    """Hold the sweep folder's lock file for the block; OutputDirError if another process holds it. A
+    second sweep on the same folder would mark the first one's running trial failed and interleave rows."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock (Windows): one process per sweep folder, unchecked
+        yield
+        return
+    with open(out / LOCK_FILE, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputDirError(f"another numbaplay sweep is running in {str(out)!r}; wait for it or choose "
+                                 "another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_sweep(out: Path, sweep: Sweep, trials: int, *, on_run=None, on_iteration=None) -> dict:
     """Run trials until the sweep holds `trials` finished ones; returns best.json's content.
 
     on_run(done_runs, total_runs, info) is called after every training run (info: trial number, seed,
-    value, best so far); on_iteration(metrics) after every training iteration of every run.
+    value, best so far); on_iteration(metrics) after every training iteration of every run. Only one
+    process at a time runs a sweep folder (`_exclusive`).
     """
+    out = Path(out)
+    with _exclusive(out):
+        return _run_trials(out, sweep, trials, on_run, on_iteration)
+
+
+def _run_trials(out: Path, sweep: Sweep, trials: int, on_run, on_iteration) -> dict:
     import optuna
 
     from numbaplay.runs import run_training
 
-    out = Path(out)
     study = _study(out, sweep)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in study.trials:  # a trial interrupted mid-way is marked failed; its runs are left on disk

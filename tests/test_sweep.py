@@ -125,3 +125,20 @@ def test_sweep_sentences_are_computed_from_the_trials():
     one = sweep_sentences(settings, trials)
     assert one[1] == "Best: trial 2, exploitability_sampled 0.900, with lr = 0.01."
     assert one[2] == "With one seed per trial there are no intervals: the ranking rests on single runs."
+
+
+def test_one_process_at_a_time_per_sweep_folder(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    from numbaplay.sweep import LOCK_FILE
+
+    out = tmp_path / "s"
+    args = ["sweep", "tictactoe", "--trials", "1", "--seeds", "0", "--out", str(out), "--no-report", *SMALL]
+    assert run(args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with open(out / LOCK_FILE, "a") as held:  # as a sweep still running in another process holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = run([*args[:3], "2", *args[4:]])
+    assert res.exit_code == 2 and "another numbaplay sweep is running" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert run([*args[:3], "2", *args[4:]]).exit_code == 0  # released: the sweep continues
