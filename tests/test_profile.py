@@ -121,6 +121,7 @@ def test_profile_json_smoke(small_cache, tmp_path):
     assert data["machine_cached"] is True and data["transitions_per_iter"] > 0 and data["floor_s"] > 0
     assert data["phase_stats"]["update/forward"]["gemm_flops"] > 0
     assert data["state_start"]["iteration"] == 1 and data["state_end"]["iteration"] == 3
+    assert 0 <= data["update_one_shard_steps_per_iter"] <= data["update_steps_per_iter"]
     entry = json.loads(record.read_text().splitlines()[-1])
     assert entry["step"] == "smoke" and entry["phases"] == data["phases"] and "uptime" in entry
     assert pdf.read_bytes().startswith(b"%PDF")
@@ -129,3 +130,14 @@ def test_profile_json_smoke(small_cache, tmp_path):
 def test_profile_refuses_an_unknown_game(small_cache):
     res = CliRunner().invoke(main, ["profile", "chess", "--iterations", "1"])
     assert res.exit_code == 2 and "unknown game" in res.output
+
+
+def test_profile_says_how_many_steps_ran_on_one_thread():
+    from numbaplay.cli.profile import _one_shard_note
+    from numbaplay.nn.rows import shard_cuts
+
+    note = _one_shard_note({"update_one_shard_steps_per_iter": 3.0})
+    assert "3 of them on one thread" in note and "under 48 rows" in note
+    assert shard_cuts(47).shape[0] == 2 and shard_cuts(48).shape[0] == 3  # the 48 the note names
+    assert _one_shard_note({"update_one_shard_steps_per_iter": 0.0}) == ""
+    assert _one_shard_note({}) == ""  # a record written before the field existed

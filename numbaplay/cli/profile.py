@@ -77,13 +77,25 @@ def phase_rows(result: dict) -> list[tuple[str, ...]]:
     return rows
 
 
+def _one_shard_note(result: dict) -> str:
+    """How many minibatch steps ran as one shard on one thread, when any did (records before this field
+    was added have none)."""
+    k = result.get("update_one_shard_steps_per_iter")
+    if not k:
+        return ""
+    from numbaplay.nn.rows import MAX_SHARDS, SHARD_MIN_ROWS
+
+    return (f" ({k:.0f} of them on one thread: minibatches under {MAX_SHARDS * SHARD_MIN_ROWS} rows are not "
+            "split)")
+
+
 def summary_lines(result: dict) -> list[str]:
     """What follows the phase table: work, throughput, fused kernels, floor, machine, compile time, load."""
     m = result["machine"]
     out = [
         f"per iteration: {result['transitions_per_iter']:.0f} transitions, "
         f"{result['rollout_rows_per_iter']:.0f} rollout rows in {result['forward_calls_per_iter']:.0f} "
-        f"forward calls, {result['update_steps_per_iter']:.0f} minibatch steps",
+        f"forward calls, {result['update_steps_per_iter']:.0f} minibatch steps" + _one_shard_note(result),
         f"throughput: {result['transitions_per_s']:.0f} transitions/s, {result['games_per_s']:.0f} games/s",
         f"fused kernels: rollout {_ms(result['fused']['rollout']['median_s'])} ms, update "
         f"{_ms(result['fused']['update']['median_s'])} ms; profiling loops "

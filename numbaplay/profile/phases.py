@@ -284,6 +284,7 @@ def _iteration(tr: Trainer, evaluate: bool) -> dict:
     tr.iteration += 1
     rec.update(wall=dict(clock.wall), cpu=dict(clock.cpu), transitions=n, rows=counts.rows,
                calls=counts.calls, nets=counts.nets, steps=int(stats.shape[0]),
+               one_shard_steps=sum(shard_cuts(int(r)).shape[0] == 2 for r in stats[:, 7]),
                update_rows=int(stats[:, 7].sum()), identical=bool(same),
                total=time.perf_counter() - start)
     return rec
@@ -460,6 +461,8 @@ def _report(cfg, preset, steady, warm, tr, machine, cached, blas_threads, blas_e
         "transitions_per_iter": transitions, "games_per_iter": cfg.games_per_iter,
         "rollout_rows_per_iter": mean("rows"), "forward_calls_per_iter": mean("calls"),
         "update_steps_per_iter": mean("steps"),
+        # Steps whose minibatch is too small to split (numbaplay.nn.rows.shard_cuts): they use one thread.
+        "update_one_shard_steps_per_iter": mean("one_shard_steps"),
         "transitions_per_s": transitions / iteration_s, "games_per_s": cfg.games_per_iter / iteration_s,
         "jit_compile_s": warm_total - steady_total,
         "jit_note": "warm-up iteration minus the median steady iteration (both profiled and fused runs)",
