@@ -3,13 +3,14 @@ import platform
 
 import numpy as np
 import pytest
-from numba import njit
+from numba import config, njit
 
 from numbaplay.nn.adam import clip_and_adam
 from numbaplay.nn.fpenv import FTZ_DAZ, flush_enter, flush_exit, mxcsr
 
-pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
-                                reason="FTZ and DAZ are MXCSR bits of x86-64")
+pytestmark = [pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                                 reason="FTZ and DAZ are MXCSR bits of x86-64"),
+              pytest.mark.skipif(config.DISABLE_JIT, reason="plain Python cannot reach MXCSR")]
 TINY = np.finfo(np.float32).tiny
 
 
