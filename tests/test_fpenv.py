@@ -55,3 +55,27 @@ def test_adam_flushes_inside_and_leaves_the_callers_environment():
     assert csr() == before
     assert v[0] > 0 and np.all(v[1:] == 0.0)
     assert np.all(m[1:] == np.float32(0.1) * np.float32(1e-20))  # normal values are untouched
+
+
+@pytest.mark.parametrize("arch", ["mlp", "resmlp"])
+def test_forward_pieces_flush_only_when_asked(arch):
+    """The update's forward (the profiler calls it with flush=True) reads a subnormal policy bias as 0;
+    rollouts and agents (flush=False) keep it."""
+    from numbaplay.nn.net import Workspace, forward_pieces
+    from numbaplay.nn.params import NetSpec, n_params, offsets
+
+    spec = NetSpec(arch, 18, 8, 2, 9)
+    offs = offsets(spec)
+    params = np.zeros(n_params(spec), np.float32)
+    bias = params[offs[-4]:offs[-3]]  # pi.b (then v.W, v.b, and the total size)
+    assert bias.shape == (9,)
+    bias[:] = np.float32(TINY / 8)  # subnormal
+    x = np.ones((4, 18), np.float32)
+    cuts = np.array([0, 4], np.int64)
+    for flush, expected in ((False, np.float32(TINY / 8)), (True, 0.0)):
+        ws = Workspace(spec.array(), 4)
+        logits = np.full((4, 9), -1.0, np.float32)
+        vpre = np.zeros(4, np.float32)
+        forward_pieces(params, spec.array(), offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts, flush)
+        assert np.all(logits == expected), (flush, logits[0])
+    assert csr() & FTZ_DAZ == 0  # and the caller's environment is as it was

@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
+from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.lanes import dot8
 from numbaplay.nn.mathf import exp32
 from numbaplay.nn.params import MLP
@@ -337,34 +338,42 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
 
 
 @njit(cache=True, inline="always")
-def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush):
+    fp = flush_enter() if flush else np.int32(0)
     w = learner if net[p] < 0 else pool[net[p]]
     forward_at(w, spec, offs, x, lo[p], hi[p] - lo[p], hs, us, pre, xh, rs, logits, vpre)
+    if flush:
+        flush_exit(fp)
 
 
 @njit(cache=True, parallel=True)
-def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre):
+def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush):
     """Forward pieces in parallel: piece p is rows lo[p]..hi[p]-1 of every buffer through the network
     `learner` (net[p] < 0) or `pool[net[p]]`. Each piece makes its own BLAS calls, so a row's outputs
     depend only on its piece, never on the thread that ran it. The one parallel inference kernel:
-    rollouts, updates and agents all call it (one compiled copy keeps the cold compile shorter)."""
+    rollouts, agents and the profiler's update loop all call it (one compiled copy keeps the cold compile
+    shorter). flush: run each piece with subnormals flushed to zero, as the update's kernels do
+    (`numbaplay.nn.fpenv`); rollouts and agents pass False."""
     for p in prange(net.shape[0]):
-        _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+        _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush)
 
 
 @njit(cache=True)
-def forward_pieces(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts):
-    """`forward` on rows cuts[0]..cuts[-1], one call per piece [cuts[c], cuts[c+1]), pieces in parallel."""
+def forward_pieces(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cuts, flush=False):
+    """`forward` on rows cuts[0]..cuts[-1], one call per piece [cuts[c], cuts[c+1]), pieces in parallel
+    (flush: as in `forward_nets`)."""
     k = cuts.shape[0] - 1
     net = np.full(k, -1, dtype=np.int64)
     forward_nets(net, cuts[:k], cuts[1:], params, params.reshape(1, params.shape[0]), spec, offs, x, hs, us,
-                 pre, xh, rs, logits, vpre)
+                 pre, xh, rs, logits, vpre, flush)
 
 
 @njit(cache=True, inline="always")
 def _backward_piece(c, grads, params, spec, offs, x, hs, us, pre, xh, rs, dlogits, dvpre, dh, dt, cuts):
+    fp = flush_enter()  # a backward is always part of an update: subnormals flushed, as `numbaplay.nn.fpenv`
     backward_at(grads[c], params, spec, offs, x, cuts[c], cuts[c + 1] - cuts[c], hs, us, pre, xh, rs,
                 dlogits, dvpre, dh, dt)
+    flush_exit(fp)
 
 
 @njit(cache=True, parallel=True)

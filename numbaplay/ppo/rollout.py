@@ -222,7 +222,7 @@ def step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, x
     """Every forward pass of one step (learner and all pool entries) in one parallel region over the
     pieces of `step_pieces`."""
     net, lo, hi = step_pieces(n_learn, counts)
-    forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
+    forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, False)
 
 
 @njit(cache=True, inline="always")

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numba import get_num_threads
+from numba import get_num_threads, njit
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
+from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_shards, forward_pieces
 from numbaplay.nn.params import n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
@@ -152,6 +153,16 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
     return RolloutCounts(int(n), n_rows_total, n_calls, int(used.sum()))
 
 
+@njit(cache=True)
+def _head_rows_flushed(dlogits, dvpre, sums, logits, vpre, mask, action, logp_old, adv, ret, lo, hi, n, clip_eps,
+                       vf_coef, ent_coef):
+    """`ppo_head_rows` with subnormals flushed to zero, as the fused shard step runs it."""
+    fp = flush_enter()
+    ppo_head_rows(dlogits, dvpre, sums, logits, vpre, mask, action, logp_old, adv, ret, lo, hi, n, clip_eps,
+                  vf_coef, ent_coef)
+    flush_exit(fp)
+
+
 def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
     """`Trainer.update` as a timed Python loop over minibatches; same parameters, moments, statistics."""
     clock.restart()
@@ -178,11 +189,12 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
             clock.lap("update/other")
             cuts = shard_cuts(rows)
             n_shards = cuts.shape[0] - 1
-            forward_pieces(tr.params, spec, offs, tr.bx, *cache, tr.blogits, tr.bvpre, cuts)
+            forward_pieces(tr.params, spec, offs, tr.bx, *cache, tr.blogits, tr.bvpre, cuts, True)
             clock.lap("update/forward")
             for s in range(n_shards):
-                ppo_head_rows(tr.dlogits, tr.dvpre, sums[s], tr.blogits, tr.bvpre, tr.bmask, tr.baction, tr.blogp,
-                              tr.badv, tr.bret, cuts[s], cuts[s + 1], rows, c.clip_eps, c.vf_coef, ent)
+                _head_rows_flushed(tr.dlogits, tr.dvpre, sums[s], tr.blogits, tr.bvpre, tr.bmask, tr.baction,
+                                   tr.blogp, tr.badv, tr.bret, cuts[s], cuts[s + 1], rows, c.clip_eps, c.vf_coef,
+                                   ent)
             head_stats(head, sums, n_shards, rows, c.vf_coef, ent)
             backward_shards(tr.grads, tr.params, spec, offs, tr.bx, *cache, tr.dlogits, tr.dvpre, ws.dh, ws.dt,
                             cuts)
