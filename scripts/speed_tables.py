@@ -348,9 +348,10 @@ parameters and the gradient half that the other core wrote just before, which on
 
 ## The latest recorded optimisation steps
 
-Each row is one `numbaplay profile` run appended to `results/optimisations.jsonl` with `--record`; a step
-is measured with the same command as the row before it for the same preset (the command is in each
-record). Iteration: the fused iteration's median; update phases: the sum of the profile's update phases.
+Each row is one `numbaplay profile` run appended to `results/optimisations.jsonl` with `--record`, and each
+record holds its command. A "before:" row and the rows that follow it for the same preset were measured
+with the same command, one after the other. Iteration: the fused iteration's median; update phases: the
+sum of the profile's update phases (timed in separate loops, so they can exceed the fused iteration).
 
 {records}
 
