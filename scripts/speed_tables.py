@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from numbaplay.cli.profile import PHASE_HEADER, phase_rows
+from numbaplay.cli.profile import PHASE_HEADER, phase_rows, read_records
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
@@ -235,8 +235,7 @@ def iteration_note() -> str:
 
 def records_section(last: int = 12) -> str:
     """The latest recorded optimisation steps (`numbaplay profile ... --record STEP`), oldest first."""
-    lines = (RESULTS / "optimisations.jsonl").read_text().splitlines()
-    recs = [json.loads(line) for line in lines if line.strip()][-last:]
+    recs = read_records(RESULTS / "optimisations.jsonl")[-last:]
     rows = []
     for r in recs:
         update = sum(v for k, v in r["phases"].items() if k.startswith("update/"))
