@@ -30,15 +30,20 @@ def summary(values):
             "max_s": float(np.max(values))}
 
 
+def add_thread_options(ap: argparse.ArgumentParser) -> None:
+    """--max-threads and --blas-threads, as every thread-scaling benchmark takes them."""
+    ap.add_argument("--max-threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
+                    help="Largest Numba thread count tried.")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (as training).")
+
+
 def main():
     use_short_spin()  # the OpenMP spin training runs with (numbaplay/omp.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="tictactoe", help="Named configuration.")
     ap.add_argument("--games", type=int, default=None, help="Override games per iteration.")
     ap.add_argument("--repeats", type=int, default=5, help="Timed rollouts per thread count.")
-    ap.add_argument("--max-threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
-                    help="Largest Numba thread count tried.")
-    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (as training).")
+    add_thread_options(ap)
     ap.add_argument("--out", default=None, help="Output JSON (default results/bench/threads_<preset>.json).")
     args = ap.parse_args()
     cfg = preset(args.preset)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from bench_threads import summary  # this folder is on sys.path when a benchmark runs as a script
+from bench_threads import add_thread_options, summary  # this folder is on sys.path when a benchmark runs as a script
 from numba import njit
 
 from numbaplay.nn.adam import adam_step, combine_grad_norm
@@ -53,9 +53,7 @@ def main():
     ap.add_argument("--preset", default="ttt-seed", help="Named configuration.")
     ap.add_argument("--repeats", type=int, default=5, help="Timed runs of each measurement per thread count.")
     ap.add_argument("--steps", type=int, default=100, help="Minibatch steps per timed run of the step loops.")
-    ap.add_argument("--max-threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
-                    help="Largest Numba thread count tried.")
-    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (as training).")
+    add_thread_options(ap)
     ap.add_argument("--out", default=None, help="Output JSON (default results/bench/update_scaling_<preset>.json).")
     args = ap.parse_args()
     cfg = preset(args.preset)
