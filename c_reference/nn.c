@@ -184,36 +184,37 @@ static void colsum(const float *X, int n, int m, double *acc, float *out) {
 /* k = 2 sqrt(2/pi) in float64, rounded once to float32. */
 static float gelu_k(void) { return (float)(2.0 * sqrt(2.0 / PI)); }
 
-/* exp in float32 as numbaplay/nn/mathf.py `exp32` (Cephes expf, inputs clamped to [-87, 87]), so both
- * implementations round GELU the same way; under 1 ulp from the true exp. */
+/* exp in float32 as numbaplay/nn/mathf.py `exp32` (Cephes expf, inputs clamped to [-87, 87]), with the
+ * same fused multiply-adds (fmaf, rounded once, as the kernels' fma32), so both implementations round
+ * GELU the same way; under 1 ulp from the true exp. */
 static float exp32(float x) {
     x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    float n = floorf(fmaf(x, 1.44269504088896341f, 0.5f));
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 
-/* x sigmoid(k (x + 0.044715 x^3)); the clamped exp never overflows. */
-static float gelu(float x, float k) {
-    float inner = x + 0.044715f * x * x * x;
-    return x * (1.0f / (1.0f + exp32(-(k * inner))));
+/* sigmoid(k (x + 0.044715 x^3)), the inner term as k fma(0.044715 x x, x, x); the clamped exp never
+ * overflows. gelu(x) = x times it (added to the stream with one fmaf). */
+static float gelu_sigmoid(float x, float k) {
+    float inner = fmaf(0.044715f * x * x, x, x);
+    return 1.0f / (1.0f + exp32(-(k * inner)));
 }
 
 static float gelu_grad(float x, float k) {
-    float inner = x + 0.044715f * x * x * x;
-    float s = 1.0f / (1.0f + exp32(-(k * inner)));
-    return s + x * s * (1.0f - s) * k * (1.0f + 0.134145f * x * x);
+    float s = gelu_sigmoid(x, k);
+    return fmaf(x * s * (1.0f - s) * k, fmaf(0.134145f * x, x, 1.0f), s);
 }
 
 /* LayerNorm of n rows of width H: mean and variance (second pass) in float64, then mu and
@@ -309,7 +310,7 @@ void nn_forward(const NetLayout *lay, const float *params, const float *obs, int
                 for (int j = 0; j < H; j++) {
                     size_t o = (size_t)i * H + j;
                     z[o] += b[j];
-                    cur[o] = prev[o] + gelu(z[o], k_gelu);
+                    cur[o] = fmaf(z[o], gelu_sigmoid(z[o], k_gelu), prev[o]);
                 }
         }
         layernorm(ws->act + (L - 1) * nh, n, H, params + lay->out_g, params + lay->out_b, ws->xhat, ws->rstd,

@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 
 from numbaplay.nn.adam import clip_and_adam, combine_grad_norm, grad_norm
-from numbaplay.nn.mathf import exp32
+from numbaplay.nn.mathf import exp32, fma32
 from numbaplay.nn.net import Workspace, backward, backward_shards, forward, forward_pieces
 from numbaplay.nn.params import NetSpec, init_params, layout, offsets
 from numbaplay.nn.policy import masked_log_softmax, ppo_head_grads
@@ -225,3 +225,26 @@ def test_every_minibatch_of_an_even_cut_runs_as_two_shards(batch_size):
     for n in range(10 * batch_size, 12 * batch_size):
         for rows in np.diff(minibatch_bounds(n, batch_size)):
             assert shard_cuts(rows).shape[0] - 1 == 2, (n, rows)
+
+
+@njit
+def _fma_all(out, a, b, c):
+    for i in range(a.shape[0]):
+        out[i] = fma32(a[i], b[i], c[i])
+
+
+def test_fma32_rounds_once():
+    # (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: the product alone rounds the 2^-24 away (a tie, to even), the
+    # fused multiply-add keeps it.
+    a = np.float32(1 + 2**-12)
+    c = np.float32(-(1 + 2**-11))
+    assert a * a + c == 0.0
+    assert fma32(a, a, c) == np.float32(2**-24)
+    # Against float64, where the product of two float32 is exact (the vectorised loop and the scalar).
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 50_000)).astype(np.float32)
+    ref = (x[0].astype(np.float64) * x[1] + x[2]).astype(np.float32)
+    out = np.empty_like(x[0])
+    _fma_all(out, x[0], x[1], x[2])
+    np.testing.assert_array_equal(out, ref)
+    assert fma32(x[0, 0], x[1, 0], x[2, 0]) == ref[0]

@@ -5,7 +5,7 @@ resmlp: h_0 = W_in x + b_in; h_k = h_{k-1} + gelu(W_k LN_k(h_{k-1}) + b_k), k = 
 Heads:  logits = pi.W y + pi.b;  value = tanh(v.W y + v.b)  (kernels return the pre-tanh `vpre`).
 GELU is the tanh approximation written through a sigmoid, x * sigmoid(k (x + 0.044715 x^3)), which
 cannot overflow and avoids Numba's slow scalar tanh; its exponential is `numbaplay.nn.mathf.exp32`, so
-the loops over a row vectorise.
+the loops over a row vectorise, and its multiply-adds are fused (`numbaplay.nn.mathf.fma32`).
 
 Every kernel works on rows r0..r0+n-1 of caller-owned buffers (a `Workspace`; `forward` and `backward`
 on the first n); GEMMs go to BLAS through `numbaplay.nn.blas`, elementwise work stays in plain loops in
@@ -21,7 +21,7 @@ from numba import njit, prange
 from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
 from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.lanes import dot8
-from numbaplay.nn.mathf import exp32
+from numbaplay.nn.mathf import exp32, fma32
 from numbaplay.nn.params import MLP
 from numbaplay.nn.rows import copy_row
 
@@ -53,14 +53,16 @@ def _sigmoid(z):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def gelu_sigmoid(x):
-    """The sigmoid inside GELU (tanh approximation): gelu(x) = x * gelu_sigmoid(x), float32."""
-    return _sigmoid(GELU_K * (x + GELU_C * x * x * x))
+    """The sigmoid inside GELU (tanh approximation): gelu(x) = x * gelu_sigmoid(x), float32, with
+    k (x + 0.044715 x^3) formed as k * fma(0.044715 x x, x, x)."""
+    return _sigmoid(GELU_K * fma32(GELU_C * x * x, x, x))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def gelu_grad_from_sigmoid(x, s):
-    """d gelu / dx at x, given s = gelu_sigmoid(x) (kept by the forward), float32."""
-    return s + x * s * (np.float32(1.0) - s) * GELU_K * (np.float32(1.0) + GELU_C3 * x * x)
+    """d gelu / dx at x, given s = gelu_sigmoid(x) (kept by the forward), float32:
+    fma(x s (1 - s) k, fma(0.134145 x, x, 1), s)."""
+    return fma32(x * s * (np.float32(1.0) - s) * GELU_K, fma32(GELU_C3 * x, x, np.float32(1.0)), s)
 
 
 @njit(cache=True, error_model="numpy")
@@ -70,7 +72,7 @@ def _bias_gelu_row(h, sg, a, b):
         a[j] = v
         sv = gelu_sigmoid(v)
         sg[j] = sv
-        h[j] = h[j] + v * sv
+        h[j] = fma32(v, sv, h[j])
 
 
 @njit(cache=True, error_model="numpy")
