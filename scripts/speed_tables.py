@@ -258,7 +258,7 @@ def main() -> int:
     }
     args = sys.argv[1:]
     if args == ["--markdown"]:
-        print(DOCUMENT.format(**{k.replace("-", "_"): f() for k, f in parts.items()}))
+        print(DOCUMENT.format(acceptance=ACCEPTANCE, **{k.replace("-", "_"): f() for k, f in parts.items()}))
         return 0
     names = args or list(parts)
     print("\n\n".join(parts[n]() for n in names))
@@ -274,8 +274,8 @@ the commands that wrote them are shown with each table. Machine: 2 cores of an I
 were run:
 
 ```
-numbaplay profile tictactoe --preset ttt-seed --skip 10 --iterations 5 --json --record "..."
-numbaplay profile connect4 --preset c4-seed --iterations 2 --json --record "..."
+numbaplay profile tictactoe --preset ttt-seed --skip 10 --iterations 5 --json
+numbaplay profile connect4 --preset c4-seed --iterations 2 --json
 numbaplay profile tictactoe --preset ttt-seed --iterations 5 --json
 numbaplay profile connect4 --preset c4-seed --iterations 2 --threads 1 --json
 numbaplay profile tictactoe --skip 60 --iterations 5 --json
@@ -290,15 +290,17 @@ python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5
 NUMBAPLAY_BLAS=openblas python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5 \\
     --out results/bench/c_vs_numba_openblas.json
 python benchmarks/bench_torch_vs_numba.py --rounds 3 --iterations ttt-seed=5 c4-seed=3
-python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/ttt_optimal_session5
 python scripts/measure_startup.py --repeats 3
 python scripts/measure_startup.py --repeats 1 --preset connect4 --out results/startup_connect4.json
 python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
 python benchmarks/bench_blas.py --rounds 3
 ```
 
-The first profile above ran once more with `NUMBAPLAY_BLAS=openblas` before it, to record the BLAS
-step in `results/optimisations.jsonl`.
+The Tic-Tac-Toe acceptance run (`python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out
+results/{acceptance}`) is from the previous pass: the code of its preset (an mlp) has not changed since,
+and training is bit-identical (same parameters and moments after the same iterations). The recorded
+optimisation steps (the last section but one) were measured by their own runs; each record holds its
+command.
 
 ## The goals
 
