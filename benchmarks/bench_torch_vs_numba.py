@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import resource
 import statistics
@@ -204,6 +205,26 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
+def paired_ratios(runs: list[dict], level: float = 0.95) -> dict | None:
+    """Per round, torch's iteration time over numbaplay's (the two ran back to back in that round), and a
+    `level` interval for their typical ratio: the geometric mean of the round ratios with a Student t
+    interval on the mean of their logarithms (rounds as independent samples of the machine's state).
+    None with fewer than two complete rounds."""
+    by_round: dict[int, dict[str, float]] = {}
+    for r in runs:
+        by_round.setdefault(r["round"], {})[r["implementation"]] = r["iteration_s"]
+    ratios = [v["torch"] / v["numbaplay"] for _, v in sorted(by_round.items())
+              if v.get("torch") and v.get("numbaplay")]
+    if len(ratios) < 2:
+        return None
+    from scipy import stats
+    logs = [math.log(x) for x in ratios]
+    mean, sd = statistics.fmean(logs), statistics.stdev(logs)
+    half = stats.t.ppf(0.5 + level / 2, len(logs) - 1) * sd / math.sqrt(len(logs))
+    return {"per_round": ratios, "geometric_mean": math.exp(mean), "level": level,
+            "low": math.exp(mean - half), "high": math.exp(mean + half), "rounds": len(ratios)}
+
+
 def summarise(preset: str, runs: list[dict]) -> dict:
     nb = [r for r in runs if r["implementation"] == "numbaplay"]
     tc = [r for r in runs if r["implementation"] == "torch"]
@@ -227,7 +248,12 @@ def summarise(preset: str, runs: list[dict]) -> dict:
         for p in PHASES}
     target = out["target_ratio"]
     out["meets_target"] = None if target is None else out["ratio_torch_over_numbaplay"] >= target
+    out["paired_ratio"] = paired_ratios(runs)
     return out
+
+
+def _interval(pr: dict | None) -> str:
+    return "" if pr is None else f" ({pr['level']:.0%}: {pr['low']:.2f}-{pr['high']:.2f})"
 
 
 def table(summaries: list[dict], threads: int) -> str:
@@ -240,13 +266,14 @@ def table(summaries: list[dict], threads: int) -> str:
         target = "-" if s["target_ratio"] is None else f">= {s['target_ratio']:g}x"
         rows.append(
             f"| {s['preset']} | {nb['iteration_s'] * 1e3:.1f} | {tc['iteration_s'] * 1e3:.1f} | "
-            f"{s['ratio_torch_over_numbaplay']:.2f}x | {target} | "
+            f"{s['ratio_torch_over_numbaplay']:.2f}x{_interval(s.get('paired_ratio'))} | {target} | "
             f"{nb['phases']['rollout'] * 1e3:.1f} / {tc['phases']['rollout'] * 1e3:.1f} | "
             f"{nb['phases']['update'] * 1e3:.1f} / {tc['phases']['update'] * 1e3:.1f} | "
             f"{nb['transitions_per_iter']:.0f} / {tc['transitions_per_iter']:.0f} | "
             f"{_count(nb['forward_calls_per_iter'])} / {_count(tc['forward_calls_per_iter'])} | "
             f"{_fmt(nb['other_cores_avg_max'])} / {_fmt(tc['other_cores_avg_max'])} |")
-    rows.append(f"\n{threads} threads both sides; medians over rounds of per-run medians; ratio > 1: numbaplay faster; "
+    rows.append(f"\n{threads} threads both sides; medians over rounds of per-run medians; ratio > 1: numbaplay faster "
+                "(in brackets: a 95% interval for the ratio from the rounds' paired ratios, `paired_ratios`); "
                 "other load: the most CPU (in cores) the rest of the machine used during one run.")
     busy = [s["preset"] for s in summaries for k in ("numbaplay", "torch")
             if (s[k]["other_cores_avg_max"] or 0) > CONTENTION]
