@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from numbaplay.cref.compare import machine_info  # noqa: E402
 from numbaplay.presets import PRESETS  # noqa: E402
 from numbaplay.profile.machine import uptime  # noqa: E402
+from numbaplay.report.stats import t_interval  # noqa: E402
 from numbaplay.sysinfo import cpu_model, git_state  # noqa: E402
 
 TORCH_SCRIPT = ROOT / "benchmarks" / "torch_reference.py"
@@ -208,7 +209,8 @@ def _median(xs):
 def paired_ratios(runs: list[dict], level: float = 0.95) -> dict | None:
     """Per round, torch's iteration time over numbaplay's (the two ran back to back in that round), and a
     `level` interval for their typical ratio: the geometric mean of the round ratios with a Student t
-    interval on the mean of their logarithms (rounds as independent samples of the machine's state).
+    interval on the mean of their logarithms (`numbaplay.report.stats.t_interval`; rounds as independent
+    samples of the machine's state).
     None with fewer than two complete rounds."""
     by_round: dict[int, dict[str, float]] = {}
     for r in runs:
@@ -217,12 +219,9 @@ def paired_ratios(runs: list[dict], level: float = 0.95) -> dict | None:
               if v.get("torch") and v.get("numbaplay")]
     if len(ratios) < 2:
         return None
-    from scipy import stats
-    logs = [math.log(x) for x in ratios]
-    mean, sd = statistics.fmean(logs), statistics.stdev(logs)
-    half = stats.t.ppf(0.5 + level / 2, len(logs) - 1) * sd / math.sqrt(len(logs))
-    return {"per_round": ratios, "geometric_mean": math.exp(mean), "level": level,
-            "low": math.exp(mean - half), "high": math.exp(mean + half), "rounds": len(ratios)}
+    ci = t_interval([math.log(x) for x in ratios], level)
+    return {"per_round": ratios, "geometric_mean": math.exp(ci.mean), "level": level,
+            "low": math.exp(ci.lo), "high": math.exp(ci.hi), "rounds": len(ratios)}
 
 
 def summarise(preset: str, runs: list[dict]) -> dict:
