@@ -97,12 +97,7 @@ def parse_param(spec: str) -> Param:
     raw = [p.strip() for p in rest.split(",") if p.strip()]
     if not raw:
         raise ConfigError(f"--param {spec!r}: no choices")
-    if kind == "int":
-        choices = tuple(_number(c, name, kind) for c in raw)
-    elif kind == "float":
-        choices = tuple(_number(c, name, kind) for c in raw)
-    else:
-        choices = tuple(raw)
+    choices = tuple(_number(c, name, kind) for c in raw) if kind in ("int", "float") else tuple(raw)
     return Param(name, choices=choices)
 
 
