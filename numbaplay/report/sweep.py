@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from numbaplay.report import pdf as layout
 from numbaplay.report.training import RunDataError, num
+from numbaplay.sweep import SETTINGS_FILE, finished_trials
 
 
 def _val(v) -> str:
@@ -26,16 +27,15 @@ def load_sweep(folder: str | Path) -> tuple[dict, list[dict]]:
     """(settings, finished trials) of a sweep folder; RunDataError when it holds no sweep."""
     folder = Path(folder)
     try:
-        settings = json.loads((folder / "sweep.json").read_text())
-        lines = (folder / "trials.jsonl").read_text().splitlines() if (folder / "trials.jsonl").exists() else []
-        trials = [json.loads(line) for line in lines if line.strip()]
+        settings = json.loads((folder / SETTINGS_FILE).read_text())
+        trials = finished_trials(folder)
     except (OSError, ValueError) as exc:
         raise RunDataError(f"{str(folder)!r} is not a readable sweep folder ({exc})") from None
     return settings, trials
 
 
 def is_sweep(folder: str | Path) -> bool:
-    return (Path(folder) / "sweep.json").is_file()
+    return (Path(folder) / SETTINGS_FILE).is_file()
 
 
 def ranked(settings: dict, trials: list[dict]) -> list[dict]:
