@@ -28,8 +28,6 @@ from numbaplay.runs import machine_info
 PHASES = ("rollout", "gae", "update", "iteration")
 
 
-
-
 def one_size(cfg, repeats, advance):
     tr = Trainer(cfg)
     start = (tr.params.copy(), tr.m.copy(), tr.v.copy(), tr.t, tr.iteration)
