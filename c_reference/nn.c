@@ -465,6 +465,37 @@ double grad_norm(const float *g, size_t n) {
     return sqrt(total);
 }
 
+/* Sum of squares of g[lo, hi) in the 8-accumulator order of grad_norm's chunks. */
+static double piece_sumsq(const float *g, size_t lo, size_t hi) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = lo; i < hi; i++) acc[(i - lo) & 7] += (double)g[i] * (double)g[i];
+    double c = acc[0];
+    for (int j = 1; j < 8; j++) c += acc[j];
+    return c;
+}
+
+/* The update's norm (numbaplay/ppo/update.py). resmlp: grad_norm. mlp: the units of every layer are cut
+ * in two parts, [0, ceil(H/2)) and the rest (numbaplay/nn/rows.py unit_cuts); a part's pieces are, per
+ * layer, its weight rows and then its bias entries, and part 0 ends with the heads (pi.W, pi.b, v.W, v.b as
+ * one range); each piece's sum of squares (piece_sumsq) is added in that order, then part 0's total and
+ * part 1's are added. */
+double update_grad_norm(const NetLayout *lay, const float *g) {
+    if (lay->arch != ARCH_MLP) return grad_norm(g, lay->total);
+    const int cut[3] = {0, (lay->H + 1) / 2, lay->H};
+    double total = 0.0;
+    for (int part = 0; part < 2; part++) {
+        double ss = 0.0;
+        for (int k = 0; k < lay->L; k++) {
+            size_t fan_in = (size_t)(k == 0 ? lay->obs_size : lay->H);
+            ss += piece_sumsq(g, lay->W[k] + (size_t)cut[part] * fan_in, lay->W[k] + (size_t)cut[part + 1] * fan_in);
+            ss += piece_sumsq(g, lay->b[k] + (size_t)cut[part], lay->b[k] + (size_t)cut[part + 1]);
+        }
+        if (part == 0) ss += piece_sumsq(g, lay->pi_W, lay->v_b + 1);
+        total += ss;
+    }
+    return sqrt(total);
+}
+
 void clip_grad(float *g, size_t n, double norm, double max_norm) {
     if (!(max_norm > 0.0) || !(norm > max_norm)) return;
     float scale = (float)(max_norm / (norm + 1e-6));

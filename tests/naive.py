@@ -630,21 +630,61 @@ def grad_sumsq(grad):
     sq = np.asarray(grad, np.float64) ** 2
     total = 0.0
     for lo in range(0, sq.shape[0], NORM_CHUNK):
-        chunk = sq[lo:lo + NORM_CHUNK]
-        c = 0.0
-        for j in range(8):
-            lane = chunk[j::8]
-            c += float(np.cumsum(lane)[-1]) if lane.size else 0.0
-        total += c
+        total += _piece_sumsq(sq[lo:lo + NORM_CHUNK])
     return total
 
 
-def clip_grad_norm(grad, max_norm):
-    """(clipped grad, norm before clipping). norm = sqrt of `grad_sumsq`;
+def _piece_sumsq(sq):
+    """float64 sum of a piece's squares sq: entry i to accumulator i mod 8, accumulators added 0..7."""
+    c = 0.0
+    for j in range(8):
+        lane = sq[j::8]
+        c += float(np.cumsum(lane)[-1]) if lane.size else 0.0
+    return c
+
+
+def unit_pieces(spec):
+    """mlp: the two unit parts' [(lo, hi)] ranges of the flat vector, in the update's norm order
+    (docs/ALGORITHM.md, "Gradient norm"): units [0, ceil(H/2)) and the rest; per layer the part's weight
+    rows, then its bias entries; part 0 ends with the heads, pi.W to v.b as one range."""
+    _, obs_size, H, L, _ = spec
+    cut = [0, (H + 1) // 2, H]
+    lay = {name: off for name, _, off in param_layout(spec)}
+    parts = []
+    for p in range(2):
+        ranges = []
+        for k in range(L):
+            fan_in = obs_size if k == 0 else H
+            w, b = lay[f"fc{k}.W"], lay[f"fc{k}.b"]
+            ranges += [(w + cut[p] * fan_in, w + cut[p + 1] * fan_in), (b + cut[p], b + cut[p + 1])]
+        if p == 0:
+            ranges.append((lay["pi.W"], n_params(spec)))
+        parts.append(ranges)
+    return parts
+
+
+def update_sumsq(grad, spec):
+    """The update's sum of squares: `grad_sumsq` for resmlp; for mlp each `unit_pieces` range's
+    `_piece_sumsq` added in order within a part, then the two part totals added."""
+    if spec[0] != MLP:
+        return grad_sumsq(grad)
+    sq = np.asarray(grad, np.float64) ** 2
+    total = 0.0
+    for ranges in unit_pieces(spec):
+        part = 0.0
+        for lo, hi in ranges:
+            part += _piece_sumsq(sq[lo:hi])
+        total += part
+    return total
+
+
+def clip_grad_norm(grad, max_norm, spec=None):
+    """(clipped grad, norm before clipping). norm = sqrt of `grad_sumsq`, or of `update_sumsq` when spec
+    is given (the update's order for that architecture);
     if max_norm > 0 and norm > max_norm, every entry is multiplied by `scale = max_norm / (norm + 1e-6)`
     (float64): a float32 gradient by float32(scale) in float32, a float64 gradient by scale in float64."""
     grad = np.asarray(grad)
-    norm = math.sqrt(grad_sumsq(grad))
+    norm = math.sqrt(grad_sumsq(grad) if spec is None else update_sumsq(grad, spec))
     if max_norm > 0 and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         grad = (grad * grad.dtype.type(scale)).astype(grad.dtype)
@@ -833,7 +873,7 @@ def ppo_iteration(game, params, m, v, t, pool, spec, cfg, seed, iteration):
                      "logp_old": ro["logp_old"][idx], "adv": adv_norm[idx], "ret": ret[idx]}
             stats = ppo_loss(params, spec, batch, cfg)
             grad = ppo_grad(params, spec, batch, cfg).astype(np.float32)
-            grad, norm = clip_grad_norm(grad, cfg["max_grad_norm"])
+            grad, norm = clip_grad_norm(grad, cfg["max_grad_norm"], spec)
             params, m, v, t = adam_step(params, grad, m, v, t, lr)
             n = stop - start
             rows += n

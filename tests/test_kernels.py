@@ -248,3 +248,54 @@ def test_fma32_rounds_once():
     _fma_all(out, x[0], x[1], x[2])
     np.testing.assert_array_equal(out, ref)
     assert fma32(x[0, 0], x[1, 0], x[2, 0]) == ref[0]
+
+
+@pytest.mark.parametrize("obs_size,n_act,hidden", [(18, 9, 16), (84, 7, 15)])  # 15: unequal unit parts
+@pytest.mark.parametrize("n", [1, 63, 130])  # one shard; two shards of 32 and 31 rows; two of 65
+def test_mlp_unit_step_matches_twin(obs_size, n_act, hidden, n):
+    """The mlp update step's pieces (`numbaplay.ppo.update`): the gradient within the BLAS tolerance of the
+    twin's, the norm exactly the twin's unit-part order, clip + Adam exactly the twin's."""
+    from numbaplay.nn.net import unit_pieces
+    from numbaplay.nn.rows import shard_cuts
+    from numbaplay.ppo.update import UNIT_STRIDE, unit_adam_parts, unit_backward_shards, unit_grads_parts, unit_norm
+    rng = np.random.default_rng(n + hidden)
+    spec = NetSpec("mlp", obs_size, hidden, 3, n_act)
+    spec_t = tuple(int(v) for v in spec.array())
+    params = init_params(spec, 3) + rng.normal(scale=0.2, size=n_params_of(spec)).astype(np.float32)
+    b = random_batch(rng, n, obs_size, n_act, spec_t, params)
+    arr, offs = spec.array(), offsets(spec)
+    ws = Workspace(arr, n)
+    logits = np.zeros((n, n_act), np.float32)
+    vpre = np.zeros(n, np.float32)
+    cuts = shard_cuts(n)
+    forward_pieces(params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts, True)
+    dlogits = np.zeros((n, n_act), np.float32)
+    dvpre = np.zeros(n, np.float32)
+    ppo_head_grads(dlogits, dvpre, np.zeros(6), logits, vpre, b["mask"], b["action"], b["logp_old"], b["adv"],
+                   b["ret"], n, 0.2, 0.5, 0.01)
+    grad = np.full(params.shape[0], np.nan, np.float32)  # every entry must be written
+    partial = np.zeros(2 * UNIT_STRIDE)
+    unit_backward_shards(ws.us, params, arr, offs, ws.hs, dlogits, dvpre, cuts)
+    unit_grads_parts(grad, partial, arr, offs, b["obs"], n, ws.hs, ws.us, dlogits, dvpre)
+    cfg = {"clip_eps": 0.2, "vf_coef": 0.5, "ent_coef": 0.01, "max_grad_norm": 0.5}
+    batch = dict(b, mask=b["mask"].astype(bool))
+    assert_tensor_close(grad, naive.ppo_grad(params, spec_t, batch, cfg), "grad")
+    # The pieces cover the vector once, in the twin's order, and the norm is the twin's to the last bit.
+    pieces = [[tuple(r) for r in unit_pieces(arr, offs, p)] for p in range(2)]
+    assert pieces == naive.unit_pieces(spec_t)
+    assert sorted(r for part in pieces for r in part)[0][0] == 0
+    assert sum(hi - lo for part in pieces for lo, hi in part) == params.shape[0]
+    norm = unit_norm(partial)
+    gc, ref_norm = naive.clip_grad_norm(grad, 0.05, spec_t)  # a small max norm, so that it clips
+    assert norm == ref_norm
+    m = np.zeros_like(params)
+    v = np.zeros_like(params)
+    rp, rm, rv, _ = naive.adam_step(params, gc, m, v, 0, 1e-3)
+    unit_adam_parts(params, grad, m, v, arr, offs, 1, 1e-3, 0.05, norm)
+    np.testing.assert_array_equal(params, rp)
+    np.testing.assert_array_equal(m, rm)
+    np.testing.assert_array_equal(v, rv)
+
+
+def n_params_of(spec):
+    return int(offsets(spec)[-1])

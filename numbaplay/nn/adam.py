@@ -107,6 +107,25 @@ def _adam_par(params, grad, m, v, scale, clip, a, s):
 
 
 @njit(cache=True, error_model="numpy")
+def adam_coefs(t, lr, max_grad_norm, norm):
+    """(clip, scale, a, s) of Adam step t: whether to clip, the float32 clip factor, float32(lr / bc1)
+    and float32(sqrt(bc2))."""
+    clip = max_grad_norm > 0 and norm > max_grad_norm
+    scale = np.float32(max_grad_norm / (norm + 1e-6)) if clip else np.float32(1.0)
+    bc1 = 1.0 - 0.9 ** t
+    bc2 = 1.0 - 0.999 ** t
+    return clip, scale, np.float32(lr / bc1), np.float32(math.sqrt(bc2))
+
+
+@njit(cache=True, error_model="numpy")
+def adam_pieces(params, grad, m, v, pieces, clip, scale, a, s):
+    """The Adam step (`adam_coefs`) on the ranges [pieces[i, 0], pieces[i, 1]) of the flat vectors."""
+    for i in range(pieces.shape[0]):
+        lo, hi = pieces[i, 0], pieces[i, 1]
+        _adam_range(params[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], scale, clip, a, s)
+
+
+@njit(cache=True, error_model="numpy")
 def adam_step(params, grad, m, v, t, lr, max_grad_norm, norm):
     """Clip with the given norm of `grad` (if max_grad_norm > 0 and norm exceeds it), then one Adam step.
 
@@ -114,12 +133,7 @@ def adam_step(params, grad, m, v, t, lr, max_grad_norm, norm):
     number (>= 1) of this step; lr: this iteration's learning rate. The clipped gradient entry is
     `grad * float32(max_grad_norm / (norm + 1e-6))`, one float32 multiply.
     """
-    clip = max_grad_norm > 0 and norm > max_grad_norm
-    scale = np.float32(max_grad_norm / (norm + 1e-6)) if clip else np.float32(1.0)
-    bc1 = 1.0 - 0.9 ** t
-    bc2 = 1.0 - 0.999 ** t
-    a = np.float32(lr / bc1)
-    s = np.float32(math.sqrt(bc2))
+    clip, scale, a, s = adam_coefs(t, lr, max_grad_norm, norm)
     if n_param_chunks(params.shape[0]) == 1:
         _adam_range(params, grad, m, v, scale, clip, a, s)
     else:

@@ -20,10 +20,11 @@ from numba import njit, prange
 
 from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
 from numbaplay.nn.fpenv import flush_enter, flush_exit
-from numbaplay.nn.lanes import dot8
+from numbaplay.nn.lanes import dot8, sumsq8
 from numbaplay.nn.mathf import exp32, fma32
 from numbaplay.nn.params import MLP
-from numbaplay.nn.rows import copy_row
+from numbaplay.nn.rows import copy_row, unit_cuts
+from numbaplay.nn.sync import aligned_zeros
 
 GELU_K = np.float32(2.0 * math.sqrt(2.0 / math.pi))
 GELU_C = np.float32(0.044715)
@@ -37,13 +38,14 @@ class Workspace:
     def __init__(self, spec_arr, rows: int):
         _, _, hid, depth, _ = (int(v) for v in spec_arr)
         self.rows = rows
-        self.hs = np.zeros((depth, rows, hid), np.float32)   # mlp: layer outputs; resmlp: stream, sigmoids
-        self.us = np.zeros((depth, rows, hid), np.float32)   # LayerNorm outputs (resmlp)
-        self.pre = np.zeros((depth, rows, hid), np.float32)  # pre-GELU activations (resmlp)
-        self.xh = np.zeros((depth, rows, hid), np.float32)   # normalised x-hat (resmlp)
-        self.rs = np.zeros((depth, rows), np.float32)        # 1 / sqrt(var + eps) (resmlp)
-        self.dh = np.zeros((rows, hid), np.float32)          # backward scratch
-        self.dt = np.zeros((rows, hid), np.float32)          # backward scratch
+        z = aligned_zeros  # each buffer on its own cache lines: threads write different rows of them
+        self.hs = z((depth, rows, hid))    # mlp: layer outputs; resmlp: stream, sigmoids
+        self.us = z((depth, rows, hid))    # resmlp: LayerNorm outputs; mlp update: dL/d pre-activation
+        self.pre = z((depth, rows, hid))   # pre-GELU activations (resmlp)
+        self.xh = z((depth, rows, hid))    # normalised x-hat (resmlp)
+        self.rs = z((depth, rows))         # 1 / sqrt(var + eps) (resmlp)
+        self.dh = z((rows, hid))           # backward scratch
+        self.dt = z((rows, hid))           # backward scratch
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -206,6 +208,25 @@ def _heads_start(spec, offs):
 
 
 @njit(cache=True, error_model="numpy")
+def _heads_grad(grad, spec, offs, dl, dv, y):
+    """The gradient of the heads (pi.W, pi.b, v.W, v.b) into grad, from the rows of dL/dlogits dl,
+    dL/dvpre dv and the features y; every column summed in row order."""
+    hid, n_act = spec[2], spec[4]
+    t = _heads_start(spec, offs)
+    gemm_tn(grad[offs[t]:offs[t + 1]].reshape(n_act, hid), dl, y, np.float32(0.0))
+    _col_sum(grad[offs[t + 1]:offs[t + 2]], dl)
+    gvw = grad[offs[t + 2]:offs[t + 3]]
+    gvw[:] = 0.0
+    for i in range(dv.shape[0]):  # row-major; each column still summed in row order
+        for j in range(hid):
+            gvw[j] += dv[i] * y[i, j]
+    s = np.float32(0.0)
+    for i in range(dv.shape[0]):
+        s += dv[i]
+    grad[offs[t + 3]] = s
+
+
+@njit(cache=True, error_model="numpy")
 def forward(params, spec, offs, x, n, hs, us, pre, xh, rs, logits, vpre):
     """Forward pass on rows 0..n-1 (`forward_at` with r0 = 0)."""
     forward_at(params, spec, offs, x, 0, n, hs, us, pre, xh, rs, logits, vpre)
@@ -286,18 +307,8 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     dv = dvpre[r0:r1]
     y = hs[depth - 1, r0:r1] if spec[0] == MLP else us[depth - 1, r0:r1]
     t = _heads_start(spec, offs)
-    gemm_tn(grad[offs[t]:offs[t + 1]].reshape(n_act, hid), dlogits[r0:r1], y, zero)
-    _col_sum(grad[offs[t + 1]:offs[t + 2]], dlogits[r0:r1])
-    gvw = grad[offs[t + 2]:offs[t + 3]]
+    _heads_grad(grad, spec, offs, dlogits[r0:r1], dv, y)
     vw = params[offs[t + 2]:offs[t + 3]]
-    gvw[:] = 0.0
-    for i in range(n):  # row-major; each column still summed in row order
-        for j in range(hid):
-            gvw[j] += dv[i] * y[i, j]
-    s = np.float32(0.0)
-    for i in range(n):
-        s += dv[i]
-    grad[offs[t + 3]] = s
     # dL/dy = dlogits pi.W + dvpre v.W
     d = dh[r0:r1]
     gemm_nn(d, dlogits[r0:r1], params[offs[t]:offs[t + 1]].reshape(n_act, hid), zero)
@@ -337,6 +348,90 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
                             xh[k - 1, r0:r1], rs[k - 1, r0:r1], params[offs[t]:offs[t + 1]], True)
     gemm_tn(grad[offs[0]:offs[1]].reshape(hid, obs_size), d, x[r0:r1], zero)
     _col_sum(grad[offs[1]:offs[2]], d)
+
+
+@njit(cache=True, error_model="numpy")
+def backward_inputs_at(dys, params, spec, offs, r0, n, hs, dlogits, dvpre):
+    """mlp, rows r0..r0+n-1: the loss gradient at every layer's pre-activation, dys[k] = dL/dh_k * relu'
+    (the dX chain of `backward_at`, bit for bit), and no weight gradient; `weight_grads_units` makes
+    those from dys over all rows. dys: float32[L, >=r0+n, H]; other arguments as in `backward_at`."""
+    hid, depth, n_act = spec[2], spec[3], spec[4]
+    zero = np.float32(0.0)
+    r1 = r0 + n
+    t = _heads_start(spec, offs)
+    dv = dvpre[r0:r1]
+    vw = params[offs[t + 2]:offs[t + 3]]
+    d = dys[depth - 1, r0:r1]
+    gemm_nn(d, dlogits[r0:r1], params[offs[t]:offs[t + 1]].reshape(n_act, hid), zero)
+    for i in range(n):
+        for j in range(hid):
+            d[i, j] += dv[i] * vw[j]
+    for k in range(depth - 1, -1, -1):
+        _relu_mask(dys[k, r0:r1], hs[k, r0:r1])
+        if k > 0:
+            gemm_nn(dys[k - 1, r0:r1], dys[k, r0:r1], params[offs[2 * k]:offs[2 * k + 1]].reshape(hid, hid), zero)
+
+
+@njit(cache=True)
+def unit_pieces(spec, offs, part):
+    """mlp: int64[k, 2], the ranges [lo, hi) of the flat parameter vector that belong to unit part `part`
+    (`numbaplay.nn.rows.unit_cuts`), in the update's order: per layer its weight rows, then its bias part;
+    part 0 ends with the heads (policy and value, one range)."""
+    obs_size, hid, depth = spec[1], spec[2], spec[3]
+    cuts = unit_cuts(hid)
+    u0, u1 = cuts[part], cuts[part + 1]
+    out = np.empty((2 * depth + (1 if part == 0 else 0), 2), np.int64)
+    for k in range(depth):
+        fan_in = obs_size if k == 0 else hid
+        out[2 * k, 0] = offs[2 * k] + u0 * fan_in
+        out[2 * k, 1] = offs[2 * k] + u1 * fan_in
+        out[2 * k + 1, 0] = offs[2 * k + 1] + u0
+        out[2 * k + 1, 1] = offs[2 * k + 1] + u1
+    if part == 0:
+        t = _heads_start(spec, offs)
+        out[2 * depth, 0] = offs[t]
+        out[2 * depth, 1] = offs[t + 4]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _unit_col_sum(out, d, u0):
+    """out[j] = sum over rows of d[:, u0 + j], in row order, reading C-contiguous row slices."""
+    out[:] = 0.0
+    for i in range(d.shape[0]):
+        row = d[i][u0:u0 + out.shape[0]]
+        for j in range(out.shape[0]):
+            out[j] += row[j]
+
+
+@njit(cache=True, error_model="numpy")
+def weight_grads_units(grad, part, spec, offs, x, n, hs, dys, dlogits, dvpre):
+    """mlp: the gradient of the parameters of unit part `part` (`numbaplay.nn.rows.unit_cuts`) of every
+    layer over rows 0..n-1, into grad (float32[P]); part 0 also takes the heads. Returns the float64 sum
+    of the squares of what it wrote: the `sumsq8` of each range of `unit_pieces(spec, offs, part)`, added
+    in that order (each range right after it is written, while it is in cache).
+
+    Each weight part is one GEMM over all n rows (K = n), so no shard gradients are summed afterwards.
+    dys: from `backward_inputs_at` for rows 0..n-1; hs: the forward cache; x: float32[>=n, obs]."""
+    obs_size, hid, depth = spec[1], spec[2], spec[3]
+    zero = np.float32(0.0)
+    cuts = unit_cuts(hid)
+    u0, u1 = cuts[part], cuts[part + 1]
+    ss = 0.0
+    for k in range(depth):
+        fan_in = obs_size if k == 0 else hid
+        src = x[0:n] if k == 0 else hs[k - 1, 0:n]
+        gw = grad[offs[2 * k] + u0 * fan_in:offs[2 * k] + u1 * fan_in]
+        gemm_tn(gw.reshape(u1 - u0, fan_in), dys[k, 0:n, u0:u1], src, zero)
+        gb = grad[offs[2 * k + 1] + u0:offs[2 * k + 1] + u1]
+        _unit_col_sum(gb, dys[k, 0:n], u0)
+        ss += sumsq8(gw)
+        ss += sumsq8(gb)
+    if part == 0:
+        t = _heads_start(spec, offs)
+        _heads_grad(grad, spec, offs, dlogits[0:n], dvpre[0:n], hs[depth - 1, 0:n])
+        ss += sumsq8(grad[offs[t]:offs[t + 4]])
+    return ss
 
 
 @njit(cache=True, inline="always")

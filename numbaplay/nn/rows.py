@@ -18,6 +18,9 @@ MAX_SHARDS = 2
 SHARD_MIN_ROWS = 24
 # The gradient norm and Adam run over the flat parameter vector in chunks of this many entries.
 PARAM_CHUNK = 4096
+# The mlp update computes weight gradients, the norm and Adam per half of each layer's units
+# (`unit_cuts`), over all rows of the minibatch; the halves stay the same for any thread count.
+UNIT_PARTS = 2
 
 
 @njit(cache=True, inline="always")
@@ -60,6 +63,12 @@ def shard_cuts(n):
     """Shards of an update minibatch of n rows: min(MAX_SHARDS, n // SHARD_MIN_ROWS), at least one."""
     k = n // SHARD_MIN_ROWS
     return even_cuts(n, min(max(k, 1), MAX_SHARDS))
+
+
+@njit(cache=True)
+def unit_cuts(hid):
+    """Cut points of a hidden layer's hid units into UNIT_PARTS parts (sizes differ by at most one)."""
+    return even_cuts(hid, UNIT_PARTS)
 
 
 @njit(cache=True)

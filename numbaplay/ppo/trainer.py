@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 
 from numbaplay.background_compile import BackgroundCompile
@@ -19,6 +20,7 @@ from numbaplay.nn.blas import single_threaded_kernel_blas
 from numbaplay.nn.net import Workspace
 from numbaplay.nn.params import NetSpec, init_params, n_params, offsets
 from numbaplay.nn.rows import MAX_SHARDS
+from numbaplay.nn.sync import aligned_zeros
 from numbaplay.ppo.gae import gae, normalize
 from numbaplay.ppo.rollout import pack_transitions, rollout_kernel
 from numbaplay.ppo.update import STAT_NAMES, minibatch_bounds, ppo_epochs
@@ -49,9 +51,11 @@ class Trainer:
         self.spec_arr = self.spec.array()
         self.offs = offsets(self.spec)
         size = n_params(self.spec)
-        self.params = init_params(self.spec, cfg.seed) if params is None else params.astype(np.float32)
-        self.m = np.zeros(size, np.float32)
-        self.v = np.zeros(size, np.float32)
+        # Parameters, moments and gradients start on a cache line (`numbaplay.nn.sync.aligned_zeros`).
+        self.params = aligned_zeros(size)
+        self.params[:] = init_params(self.spec, cfg.seed) if params is None else params
+        self.m = aligned_zeros(size)
+        self.v = aligned_zeros(size)
         self.t = 0
         self.iteration = 0
         self.pool = [self.params.copy()]
@@ -100,7 +104,7 @@ class Trainer:
         self.bvpre = np.zeros(rows, np.float32)
         self.dlogits = np.zeros((rows, g.n_actions), np.float32)
         self.dvpre = np.zeros(rows, np.float32)
-        self.grads = np.zeros((MAX_SHARDS, self.params.shape[0]), np.float32)  # one per shard
+        self.grads = aligned_zeros((MAX_SHARDS, self.params.shape[0]))  # resmlp: one per shard
         self.grad = self.grads[0]  # the last step's whole-minibatch gradient
 
     # -- phases -------------------------------------------------------------------------------------
@@ -139,7 +143,7 @@ class Trainer:
                 c.clip_eps, c.vf_coef, self.entropy_coef(), c.max_grad_norm, self.bx,
                 self.bmask, self.baction, self.blogp, self.badv, self.bret, self.blogits,
                 self.bvpre, self.dlogits, self.dvpre, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
-                ws.dh, ws.dt)
+                ws.dh, ws.dt, numba.get_num_threads())
 
     def compile_update_in_background(self) -> BackgroundCompile:
         """On a cold cache, compile the update kernel in a second process while this one compiles the

@@ -1,20 +1,38 @@
 """The PPO update of one iteration: epochs of shuffled minibatches (SPEC section 6).
 
-Each minibatch step: gather its rows; cut it into at most two shards (`numbaplay.nn.rows.shard_cuts`,
-fixed by its row count); on the Numba threads, each shard runs forward, the loss gradient at the heads
-(`ppo_head_rows`, with the loss statistics summed per shard) and backward into its own gradient buffer
-(`shard_steps`); then the shard gradients are summed in shard order with the gradient norm, and clip +
-Adam. Every piece runs with subnormals flushed to zero (`numbaplay.nn.fpenv`). `ppo_epochs` runs it all
-in one compiled call; `numbaplay.profile.phases` times the pieces apart.
+Each minibatch step cuts the minibatch into at most two row shards (`numbaplay.nn.rows.shard_cuts`, fixed
+by its row count) and runs on the Numba threads; every piece runs with subnormals flushed to zero
+(`numbaplay.nn.fpenv`). `ppo_epochs` runs all steps in one compiled call; `numbaplay.profile.phases` times
+the pieces apart. Two step designs, by architecture:
+
+resmlp (`shard_steps`): each shard gathers nothing itself; forward, the loss gradient at the heads
+    (`ppo_head_rows`, loss statistics summed per shard) and the whole backward run per shard into the
+    shard's own gradient buffer, in one parallel region; then the shard gradients are summed in shard
+    order with the gradient norm (chunks of the flat vector), and clip + Adam over the same chunks.
+mlp (`unit_epochs`): all steps of all epochs run in one parallel region of two threads kept in step by
+    spin barriers (`numbaplay.nn.sync`), three phases a step:
+      rows   per shard: gather its rows, forward, loss gradient at the heads, and the gradient at every
+             layer's pre-activation (`backward_inputs_at`);
+      units  per unit half (`numbaplay.nn.rows.unit_cuts`): the weight and bias gradients of its units over
+             all rows, one GEMM a layer (`weight_grads_units`), part 0 also the heads, with the sum of
+             squares of its pieces;
+      adam   the norm (part 0's sum plus part 1's), then clip + Adam per unit half (`unit_pieces`).
+    A half's gradient and Adam state stay with one core, and no shard gradients are summed: on this
+    2-core machine the row-sharded design spent more time moving the two gradient buffers and the
+    parameters between the cores' caches than computing.
 """
+import math
+
 import numpy as np
 from numba import njit, prange
 
-from numbaplay.nn.adam import adam_step, combine_grad_norm
+from numbaplay.nn.adam import adam_coefs, adam_pieces, adam_step, combine_grad_norm
 from numbaplay.nn.fpenv import flush_enter, flush_exit
-from numbaplay.nn.net import backward_at, forward_at
+from numbaplay.nn.net import backward_at, backward_inputs_at, forward_at, unit_pieces, weight_grads_units
+from numbaplay.nn.params import MLP
 from numbaplay.nn.policy import head_stats, ppo_head_rows
-from numbaplay.nn.rows import MAX_SHARDS, copy_row, even_cuts, shard_cuts
+from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, copy_row, even_cuts, shard_cuts
+from numbaplay.nn.sync import IDLE, SOLO, SYNC_SIZE, pair_role, sync_point
 from numbaplay.rng import SHUFFLE, permutation, stream_key
 
 # Columns of the per-minibatch statistics array.
@@ -75,18 +93,165 @@ def shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp
                          vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
 
 
+# partial[UNIT_STRIDE * part]: the sum of squares of unit part `part`'s gradient (a cache line apart).
+UNIT_STRIDE = 8
+
+
+@njit(cache=True)
+def _unit_rows(s, cuts, lo, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask, baction,
+               blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, n, clip_eps, vf_coef,
+               ent_coef):
+    """The rows phase of shard s of the minibatch perm[lo:lo+n]; `us` holds the layers' dys."""
+    r0, r1 = cuts[s], cuts[s + 1]
+    gather(bx[r0:r1], bmask[r0:r1], baction[r0:r1], blogp[r0:r1], badv[r0:r1], bret[r0:r1],
+           perm[lo + r0:lo + r1], obs, mask, action, logp, adv, ret)
+    fp = flush_enter()
+    forward_at(params, spec, offs, bx, r0, r1 - r0, hs, us, pre, xh, rs, logits, vpre)
+    ppo_head_rows(dlogits, dvpre, sums[s], logits, vpre, bmask, baction, blogp, badv, bret, r0, r1, n, clip_eps,
+                  vf_coef, ent_coef)
+    backward_inputs_at(us, params, spec, offs, r0, r1 - r0, hs, dlogits, dvpre)
+    flush_exit(fp)
+
+
+@njit(cache=True)
+def _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre):
+    fp = flush_enter()
+    partial[UNIT_STRIDE * part] = weight_grads_units(grad, part, spec, offs, bx, n, hs, us, dlogits, dvpre)
+    flush_exit(fp)
+
+
+@njit(cache=True)
+def unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, logp, adv, ret, n, spec, offs,
+                seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx, bmask,
+                baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, partial):
+    """mlp: all epochs of one iteration's update as this thread's share (module docstring); returns the Adam
+    step count after it. role 0 or 1: shard and unit part `role` of every phase, in step with the other
+    thread through `sync`; SOLO: both, one after the other (same values); IDLE: nothing.
+    us: float32[L, rows, H], the layers' pre-activation gradients; sums: float64[MAX_SHARDS, 5];
+    partial: float64[UNIT_PARTS * UNIT_STRIDE]; other arguments as `ppo_epochs`. Role 0 and SOLO write stats.
+    """
+    if role == IDLE:
+        return t
+    first = 1 if role == 1 else 0
+    last = 1 if role == 0 else UNIT_PARTS
+    perm = np.empty(n, dtype=np.int64)
+    bounds = minibatch_bounds(n, batch_size)
+    k = bounds.shape[0] - 1
+    head = np.empty(6, dtype=np.float64)
+    pieces0 = unit_pieces(spec, offs, 0)
+    pieces1 = unit_pieces(spec, offs, 1)
+    phase = 0
+    row = 0
+    for e in range(epochs):
+        permutation(perm, stream_key(seed, SHUFFLE, iteration, e))
+        for b in range(k):
+            lo = bounds[b]
+            rows = bounds[b + 1] - lo
+            cuts = shard_cuts(rows)
+            shards = cuts.shape[0] - 1
+            for s in range(first, min(last, shards)):
+                _unit_rows(s, cuts, lo, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask,
+                           baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums,
+                           rows, clip_eps, vf_coef, ent_coef)
+            phase = sync_point(sync, phase, role)
+            for part in range(first, last):
+                _unit_grads(part, grad, partial, spec, offs, bx, rows, hs, us, dlogits, dvpre)
+            phase = sync_point(sync, phase, role)
+            norm = unit_norm(partial)
+            t += 1
+            clip, scale, a, sc = adam_coefs(t, lr, max_grad_norm, norm)
+            for part in range(first, last):
+                adam_pieces(params, grad, m, v, pieces0 if part == 0 else pieces1, clip, scale, a, sc)
+            if first == 0:
+                head_stats(head, sums, shards, rows, vf_coef, ent_coef)
+                for c in range(6):
+                    stats[row, c] = head[c]
+                stats[row, 6] = norm
+                stats[row, 7] = rows
+            row += 1
+            phase = sync_point(sync, phase, role)  # every half updated before either thread reads them
+    return t
+
+
+@njit(cache=True, parallel=True)
+def _unit_pair(sync, t_out, params, m, v, t, grad, stats, obs, mask, action, logp, adv, ret, n, spec, offs,
+               seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx, bmask,
+               baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, partial):
+    for _ in prange(2):
+        role = pair_role(sync)
+        t_end = unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, logp, adv, ret, n,
+                            spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
+                            max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
+                            hs, us, pre, xh, rs, sums, partial)
+        if role == 0 or role == SOLO:
+            t_out[0] = t_end
+
+
+# The mlp step's phases as separate parallel calls, for `numbaplay.profile.phases` to time apart; they
+# compute what `unit_epochs` computes, bit for bit.
+@njit(cache=True, parallel=True)
+def unit_backward_shards(us, params, spec, offs, hs, dlogits, dvpre, cuts):
+    """`backward_inputs_at` per shard [cuts[s], cuts[s+1]), shards in parallel, subnormals flushed."""
+    for s in prange(cuts.shape[0] - 1):
+        fp = flush_enter()
+        backward_inputs_at(us, params, spec, offs, cuts[s], cuts[s + 1] - cuts[s], hs, dlogits, dvpre)
+        flush_exit(fp)
+
+
+@njit(cache=True, parallel=True)
+def unit_grads_parts(grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre):
+    """`weight_grads_units` for every unit part in parallel; partial[UNIT_STRIDE * part] its sum of squares."""
+    for part in prange(UNIT_PARTS):
+        _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre)
+
+
+@njit(cache=True)
+def unit_norm(partial):
+    """The gradient norm from the parts' sums of squares, added in part order."""
+    total = 0.0
+    for part in range(UNIT_PARTS):
+        total += partial[UNIT_STRIDE * part]
+    return math.sqrt(total)
+
+
+@njit(cache=True, parallel=True)
+def unit_adam_parts(params, grad, m, v, spec, offs, t, lr, max_grad_norm, norm):
+    """Clip + Adam step t (`adam_coefs`) on every unit part's pieces (`unit_pieces`), parts in parallel."""
+    clip, scale, a, sc = adam_coefs(t, lr, max_grad_norm, norm)
+    for part in prange(UNIT_PARTS):
+        adam_pieces(params, grad, m, v, unit_pieces(spec, offs, part), clip, scale, a, sc)
+
+
 @njit(cache=True)
 def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret, n,
                spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
-               hs, us, pre, xh, rs, dh, dt):
+               hs, us, pre, xh, rs, dh, dt, threads):
     """All epochs of one iteration's update; returns the Adam step count after it.
 
     params, m, v: float32[P] (updated); grads: float32[MAX_SHARDS, P] scratch, grads[0] ends as the last
     step's gradient; t: Adam steps so far; out stats: float64[k_total, 8]
     per minibatch (STAT_NAMES); buffer: obs float32[N, obs], mask uint8[N, A], action int64[N],
     logp, adv (normalised), ret float32[N]; n = N; minibatch buffers sized for ceil(N / k) rows.
+    threads: the Numba threads this call may use (`numba.get_num_threads()`; read inside a kernel it
+    would stop Numba caching it). mlp runs `unit_epochs`, on two threads in one region when threads >= 2,
+    with `us` as its per-layer gradient buffer.
     """
+    if spec[0] == MLP:
+        sums = np.zeros((MAX_SHARDS, 5), dtype=np.float64)
+        partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, dtype=np.float64)
+        sync = np.zeros(SYNC_SIZE, dtype=np.int64)
+        if threads < 2:
+            return unit_epochs(SOLO, sync, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret,
+                               n, spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef,
+                               ent_coef, max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                               dlogits, dvpre, hs, us, pre, xh, rs, sums, partial)
+        t_out = np.full(1, t, dtype=np.int64)
+        _unit_pair(sync, t_out, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret, n, spec,
+                   offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx,
+                   bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums,
+                   partial)
+        return t_out[0]
     perm = np.empty(n, dtype=np.int64)
     bounds = minibatch_bounds(n, batch_size)
     k = bounds.shape[0] - 1

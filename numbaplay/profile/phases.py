@@ -3,20 +3,23 @@
 `rollout_kernel` and `ppo_epochs` each run a whole phase in one compiled call, so nothing inside them
 can be timed. `rollout_profiled` and `update_profiled` are the same step loops written in Python around
 the same compiled pieces (`_gather`, `step_inference`, `_act_rows`, `_apply_moves`; `gather`,
-`forward_pieces`, `ppo_head_rows`, `backward_shards`, `combine_grad_norm`, `adam_step`), called in the
-same order on the same rows, so they
-produce bit-identical results (tests/test_profile.py checks it, and `profile_training` checks it again on
-every iteration it measures). A `Clock` attributes every instant of a loop to exactly one phase:
+`forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`, `combine_grad_norm`, `adam_step`
+and for mlp `unit_backward_shards`, `unit_grads_parts`, `unit_adam_parts`), called in the same order on
+the same rows, so they produce bit-identical results (tests/test_profile.py checks it, and
+`profile_training` checks it again on every iteration it measures). A `Clock` attributes every instant
+of a loop to exactly one phase:
 
     rollout/inference   the forward passes of the learner and of the pool opponents
     rollout/game_logic  everything else of the rollout: scheduling, observations and masks, sampling,
                         moves, packing the transitions (and the Python loop itself)
     gae                 advantages, returns and their normalisation
     update/forward      `forward_pieces` on each minibatch's shards
-    update/backward     the loss and dL/dlogits at the heads (`ppo_head_rows` per shard), then
-                        `backward_shards` (the fused kernel runs each shard's forward, head and
-                        backward in one parallel region, `shard_steps`)
-    update/adam         summing the shard gradients with the gradient norm, clipping and the Adam step
+    update/backward     the loss and dL/dlogits at the heads (`ppo_head_rows` per shard), then resmlp:
+                        `backward_shards` (the fused kernel runs each shard's forward, head and backward
+                        in one parallel region, `shard_steps`); mlp: the gradients at the layers per
+                        shard and the weight gradients per unit half (`numbaplay.ppo.update`)
+    update/adam         resmlp: summing the shard gradients with the gradient norm, clipping and the Adam
+                        step; mlp: the norm from the unit halves' sums, clipping and Adam per half
     update/other        shuffling, gathering minibatch rows, the pool update, the Python loop
 
 The Python loops add a little dispatch overhead per call; `profile_training` also times the fused
@@ -35,9 +38,9 @@ from numba import get_num_threads, njit
 from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_shards, forward_pieces
-from numbaplay.nn.params import n_params
+from numbaplay.nn.params import MLP, n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
-from numbaplay.nn.rows import MAX_SHARDS, shard_cuts
+from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, shard_cuts
 from numbaplay.ppo.rollout import (
     _act_rows,
     _apply_moves,
@@ -51,7 +54,17 @@ from numbaplay.ppo.rollout import (
     step_rows,
 )
 from numbaplay.ppo.trainer import Trainer, update_pool
-from numbaplay.ppo.update import STAT_NAMES, gather, minibatch_bounds, ppo_epochs
+from numbaplay.ppo.update import (
+    STAT_NAMES,
+    UNIT_STRIDE,
+    gather,
+    minibatch_bounds,
+    ppo_epochs,
+    unit_adam_parts,
+    unit_backward_shards,
+    unit_grads_parts,
+    unit_norm,
+)
 from numbaplay.profile import flops
 from numbaplay.profile.machine import (
     best_peaks,
@@ -177,6 +190,8 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
     batch = (tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret)
     cache = (ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
     spec, offs = tr.spec_arr, tr.offs
+    units = spec[0] == MLP
+    partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, np.float64)
     t = tr.t
     row = 0
     clock.lap("update/other")  # the set-up above
@@ -196,12 +211,20 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
                                    tr.blogp, tr.badv, tr.bret, cuts[s], cuts[s + 1], rows, c.clip_eps, c.vf_coef,
                                    ent)
             head_stats(head, sums, n_shards, rows, c.vf_coef, ent)
-            backward_shards(tr.grads, tr.params, spec, offs, tr.bx, *cache, tr.dlogits, tr.dvpre, ws.dh, ws.dt,
-                            cuts)
-            clock.lap("update/backward")
-            t += 1
-            norm = combine_grad_norm(tr.grads, n_shards)
-            adam_step(tr.params, tr.grad, tr.m, tr.v, t, lr, c.max_grad_norm, norm)
+            if units:  # mlp: `numbaplay.ppo.update.unit_epochs`'s phases
+                unit_backward_shards(ws.us, tr.params, spec, offs, ws.hs, tr.dlogits, tr.dvpre, cuts)
+                unit_grads_parts(tr.grad, partial, spec, offs, tr.bx, rows, ws.hs, ws.us, tr.dlogits, tr.dvpre)
+                clock.lap("update/backward")
+                t += 1
+                norm = unit_norm(partial)
+                unit_adam_parts(tr.params, tr.grad, tr.m, tr.v, spec, offs, t, lr, c.max_grad_norm, norm)
+            else:
+                backward_shards(tr.grads, tr.params, spec, offs, tr.bx, *cache, tr.dlogits, tr.dvpre, ws.dh,
+                                ws.dt, cuts)
+                clock.lap("update/backward")
+                t += 1
+                norm = combine_grad_norm(tr.grads, n_shards)
+                adam_step(tr.params, tr.grad, tr.m, tr.v, t, lr, c.max_grad_norm, norm)
             clock.lap("update/adam")
             stats[row, :6] = head
             stats[row, 6] = norm
