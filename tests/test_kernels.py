@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from numbaplay.nn.adam import clip_and_adam, combine_grad_norm, grad_norm
+from numbaplay.nn.adam import _div_by, clip_and_adam, combine_grad_norm, grad_norm
 from numbaplay.nn.mathf import exp32, fma32
 from numbaplay.nn.net import Workspace, backward, backward_shards, forward, forward_pieces
 from numbaplay.nn.params import NetSpec, init_params, layout, offsets
@@ -299,3 +299,26 @@ def test_mlp_unit_step_matches_twin(obs_size, n_act, hidden, n):
 
 def n_params_of(spec):
     return int(offsets(spec)[-1])
+
+
+@njit(error_model="numpy")
+def _div_mismatches(xs, s):
+    s_inv = np.float32(1.0) / s
+    bad = 0
+    for x in xs:
+        if _div_by(x, s, s_inv) != x / s:
+            bad += 1
+    return bad
+
+
+def test_adam_division_by_sqrt_bc2_is_exact():
+    """Adam's sqrt(v) / sqrt(bc2) without a division (`numbaplay.nn.adam._div_by`) equals the division bit
+    for bit over its whole domain: every mantissa of six binades spread over [2^-63, 2^64) and a million
+    random floats there, for s = float32(sqrt(1 - 0.999^t)) at early, middle and late steps."""
+    mant = np.arange(2**23, dtype=np.int64)
+    bits = np.concatenate([(e << 23) | mant for e in (64, 65, 100, 127, 150, 190)] +
+                          [np.random.default_rng(0).integers(0x20000000, 0x5F800000, 1_000_000)])
+    xs = np.concatenate([bits.astype(np.uint32).view(np.float32), np.zeros(1, np.float32)])
+    for t in (1, 2, 3, 10, 99, 1000, 4321, 10_000, 25_000):
+        s = np.float32(np.sqrt(1.0 - 0.999**t))
+        assert _div_mismatches(xs, s) == 0, t

@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.lanes import sumsq8
+from numbaplay.nn.mathf import fma32
 from numbaplay.nn.rows import PARAM_CHUNK, n_param_chunks
 
 _FLT_MIN = np.float32(np.finfo(np.float32).tiny)  # smallest normal float32, 2^-126
@@ -73,6 +74,19 @@ def grad_norm(grad):
     return combine_grad_norm(grad.reshape(1, grad.shape[0]), 1)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _div_by(x, s, s_inv):
+    """x / s, correctly rounded, without a division: q = x s_inv, then one correction step
+    q + (x - q s) s_inv, both fused (Markstein's theorem: with s_inv = RN(1/s) and q within an ulp of x / s,
+    the corrected q is RN(x / s) unless x - q s underflows). Adam calls it with x = sqrt(v), 0 or at least
+    2^-63 (v below 2^-126 is flushed to 0), and s = sqrt(bc2) in (0.03, 1], where nothing underflows;
+    tests/test_kernels.py checks it against x / s bit for bit. A division takes the divider about as
+    long as a square root, and the Adam step had three of them per parameter; it runs from the cores'
+    caches in the mlp update, where they made it the slowest loop."""
+    q = x * s_inv
+    return fma32(fma32(-q, s, x), s_inv, q)
+
+
 @njit(cache=True, error_model="numpy")
 def _adam_range(params, grad, m, v, scale, clip, a, s):
     b1 = np.float32(0.9)
@@ -82,6 +96,7 @@ def _adam_range(params, grad, m, v, scale, clip, a, s):
     eps = np.float32(1e-8)
     tiny = _FLT_MIN
     zero = np.float32(0.0)
+    s_inv = np.float32(1.0) / s  # the float32 reciprocal of s, correctly rounded
     fp = flush_enter()
     for i in range(params.shape[0]):
         g = grad[i] * scale if clip else grad[i]
@@ -93,7 +108,7 @@ def _adam_range(params, grad, m, v, scale, clip, a, s):
         vi = zero if vi < tiny else vi
         m[i] = mi
         v[i] = vi
-        params[i] -= a * mi / (np.sqrt(vi) / s + eps)
+        params[i] -= a * mi / (_div_by(np.sqrt(vi), s, s_inv) + eps)
     flush_exit(fp)
 
 
