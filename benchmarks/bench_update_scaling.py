@@ -4,14 +4,17 @@ Three measurements at 1..N Numba threads, each a median of repeats after a warm-
 
   fused update      `Trainer.update` of one iteration (all epochs), from the same saved state each time;
                     the parameters after it must be identical for every thread count.
-  shard steps       forward, head gradients and backward of one minibatch's shards (`shard_steps`),
-                    repeated with nothing written between repeats.
-  full steps        the same, each followed by the gradient combine and norm and an Adam step with
-                    learning rate 0: every byte an update step writes is written, no value changes.
+  gradient steps    one minibatch's gradient, repeated with nothing written between repeats. resmlp:
+                    forward, head gradients and backward of its row shards (`shard_steps`); mlp: the
+                    rows and units phases of `unit_epochs` (forward, head gradients and the layers'
+                    input gradients per shard, then the weight gradients per unit half), in one region
+                    with spin barriers as training runs them.
+  full steps        the same, each followed by what the update does with the gradient: resmlp the
+                    gradient sum, norm and Adam over chunks; mlp the norm and Adam per unit half; both with
+                    learning rate 0, so every byte a step writes is written and no value changes.
 
-The shards of a step run on different cores. `full - shard` is what the combine and Adam cost,
-including moving the cache lines that one core wrote and the other reads next (the parameters that
-Adam updated, the other shard's gradient). Writes results/bench/update_scaling_<preset>.json.
+`full - gradient` is what the parameter update costs per step, including moving the cache lines that one
+core wrote and the other reads next. Writes results/bench/update_scaling_<preset>.json.
 
     python benchmarks/bench_update_scaling.py --preset ttt-seed --repeats 5
 """
@@ -23,13 +26,15 @@ from pathlib import Path
 import numba
 import numpy as np
 from bench_threads import add_thread_options, summary  # this folder is on sys.path when a benchmark runs as a script
-from numba import njit
+from numba import njit, prange
 
-from numbaplay.nn.adam import adam_step, combine_grad_norm
-from numbaplay.nn.rows import shard_cuts
+from numbaplay.nn.adam import adam_coefs, adam_pieces, adam_step, combine_grad_norm
+from numbaplay.nn.net import unit_pieces
+from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
+from numbaplay.nn.sync import IDLE, SOLO, new_sync, pair_role, sync_point
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.ppo.update import gather, shard_steps
+from numbaplay.ppo.update import UNIT_STRIDE, _unit_grads, _unit_rows, gather, shard_steps, unit_norm
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
@@ -45,6 +50,43 @@ def _steps(reps, full, cuts, grads, sums, params, m, v, spec, offs, bx, bmask, b
         if full:
             norm = combine_grad_norm(grads, k)
             adam_step(params, grads[0], m, v, 1, 0.0, 0.5, norm)
+
+
+@njit
+def _unit_share(role, sync, reps, full, perm, cuts, grad, sums, partial, params, m, v, spec, offs, obs, mask,
+                action, logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us,
+                pre, xh, rs, clip_eps, vf_coef, ent_coef):
+    """This thread's share of `reps` mlp steps on rows perm[:n], the phases of `unit_epochs`."""
+    first = 1 if role == 1 else 0
+    last = 1 if role == 0 else UNIT_PARTS
+    n = cuts[cuts.shape[0] - 1]
+    phase = 0
+    for _ in range(reps):
+        for s in range(first, min(last, cuts.shape[0] - 1)):
+            _unit_rows(s, cuts, 0, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask, baction,
+                       blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, n, clip_eps,
+                       vf_coef, ent_coef)
+        phase = sync_point(sync, phase, role)
+        for part in range(first, last):
+            _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre)
+        phase = sync_point(sync, phase, role)
+        if full:
+            clip, scale, a, sc = adam_coefs(1, 0.0, 0.5, unit_norm(partial))
+            for part in range(first, last):
+                adam_pieces(params, grad, m, v, unit_pieces(spec, offs, part), clip, scale, a, sc)
+        phase = sync_point(sync, phase, role)
+
+
+@njit(parallel=True)
+def _unit_pair(sync, reps, full, perm, cuts, grad, sums, partial, params, m, v, spec, offs, obs, mask, action,
+               logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh,
+               rs, clip_eps, vf_coef, ent_coef):
+    for _ in prange(2):
+        role = pair_role(sync)
+        if role != IDLE:
+            _unit_share(role, sync, reps, full, perm, cuts, grad, sums, partial, params, m, v, spec, offs, obs,
+                        mask, action, logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits,
+                        dvpre, hs, us, pre, xh, rs, clip_eps, vf_coef, ent_coef)
 
 
 def main():
@@ -80,10 +122,24 @@ def main():
         ws = tr.ws_upd
         m, v = tr.m.copy(), tr.v.copy()
 
+        units = cfg.arch == "mlp"
+        perm = np.arange(n, dtype=np.int64)
+        partial = np.zeros(UNIT_PARTS * UNIT_STRIDE)
+
         def steps(reps, full):
-            _steps(reps, full, cuts, tr.grads, sums, tr.params, m, v, tr.spec_arr, tr.offs, tr.bx, tr.bmask,
-                   tr.baction, tr.blogp, tr.badv, tr.bret, tr.blogits, tr.bvpre, tr.dlogits, tr.dvpre, ws.hs,
-                   ws.us, ws.pre, ws.xh, ws.rs, ws.dh, ws.dt, cfg.clip_eps, cfg.vf_coef, tr.entropy_coef())
+            if not units:
+                _steps(reps, full, cuts, tr.grads, sums, tr.params, m, v, tr.spec_arr, tr.offs, tr.bx, tr.bmask,
+                       tr.baction, tr.blogp, tr.badv, tr.bret, tr.blogits, tr.bvpre, tr.dlogits, tr.dvpre, ws.hs,
+                       ws.us, ws.pre, ws.xh, ws.rs, ws.dh, ws.dt, cfg.clip_eps, cfg.vf_coef, tr.entropy_coef())
+                return
+            args = (reps, full, perm, cuts, tr.grads[0], sums, partial, tr.params, m, v, tr.spec_arr, tr.offs,
+                    tr.obs, tr.mask, tr.action, tr.logp, tr.adv_norm, tr.ret, tr.bx, tr.bmask, tr.baction, tr.blogp,
+                    tr.badv, tr.bret, tr.blogits, tr.bvpre, tr.dlogits, tr.dvpre, ws.hs, ws.us, ws.pre, ws.xh,
+                    ws.rs, cfg.clip_eps, cfg.vf_coef, tr.entropy_coef())
+            if numba.get_num_threads() < 2:
+                _unit_share(SOLO, new_sync(), *args)
+            else:
+                _unit_pair(new_sync(), *args)
 
         reference = None
         for threads in range(1, args.max_threads + 1):
@@ -100,7 +156,7 @@ def main():
             reference = tr.params.copy() if reference is None else reference
             restore()
             loops = {}
-            for name, full in (("shard_steps", False), ("full_steps", True)):
+            for name, full in (("grad_steps", False), ("full_steps", True)):
                 steps(2, full)
                 walls = []
                 for _ in range(args.repeats):
@@ -116,12 +172,13 @@ def main():
     for r in rows.values():
         r["speedup"] = {"fused_update": one["fused_update"]["median_s"] / r["fused_update"]["median_s"],
                         **{k: one["per_step"][k]["median_s"] / r["per_step"][k]["median_s"]
-                           for k in ("shard_steps", "full_steps")}}
-        r["combine_and_adam_per_step_s"] = (r["per_step"]["full_steps"]["median_s"]
-                                            - r["per_step"]["shard_steps"]["median_s"])
+                           for k in ("grad_steps", "full_steps")}}
+        r["param_update_per_step_s"] = (r["per_step"]["full_steps"]["median_s"]
+                                        - r["per_step"]["grad_steps"]["median_s"])
     out = {
         "benchmark": "update_scaling", "preset": args.preset, "minibatch_rows": b,
         "shards": int(cuts.shape[0] - 1),
+        "step_design": "unit halves (mlp)" if cfg.arch == "mlp" else "row shards (resmlp)",
         "command": f"python benchmarks/bench_update_scaling.py --preset {args.preset} --repeats {args.repeats} "
                    f"--steps {args.steps} --max-threads {args.max_threads} --blas-threads {args.blas_threads}",
         "threads": rows, "transitions": int(n), "blas_threads": args.blas_threads,
@@ -136,9 +193,9 @@ def main():
     for t, r in rows.items():
         step, sp = r["per_step"], r["speedup"]
         print(f"{t} thread(s): fused update {r['fused_update']['median_s'] * 1e3:8.2f} ms "
-              f"(x{sp['fused_update']:.2f}); per step: shards {step['shard_steps']['median_s'] * 1e6:7.1f} us "
-              f"(x{sp['shard_steps']:.2f}), with combine+Adam {step['full_steps']['median_s'] * 1e6:7.1f} us "
-              f"(x{sp['full_steps']:.2f}); combine+Adam {r['combine_and_adam_per_step_s'] * 1e6:6.1f} us; "
+              f"(x{sp['fused_update']:.2f}); per step: gradient {step['grad_steps']['median_s'] * 1e6:7.1f} us "
+              f"(x{sp['grad_steps']:.2f}), with the update {step['full_steps']['median_s'] * 1e6:7.1f} us "
+              f"(x{sp['full_steps']:.2f}); update {r['param_update_per_step_s'] * 1e6:6.1f} us; "
               f"same parameters {r['same_parameters_as_1_thread']}")
     print(f"written {path}")
 

@@ -134,15 +134,15 @@ def update_scaling_section() -> str:
         commands.append(f"`{r['command']}` (load at end `{r['uptime_end']}`)")
         for t, v in r["threads"].items():
             step = v["per_step"]
-            rows.append((name, t, ms(v["fused_update"]["median_s"]), f"{v['speedup']['fused_update']:.2f}",
-                         f"{step['shard_steps']['median_s'] * 1e6:.0f}", f"{v['speedup']['shard_steps']:.2f}",
-                         f"{step['full_steps']['median_s'] * 1e6:.0f}",
-                         f"{v['combine_and_adam_per_step_s'] * 1e6:.0f}", v["same_parameters_as_1_thread"]))
+            rows.append((name, r["step_design"], t, ms(v["fused_update"]["median_s"]),
+                         f"{v['speedup']['fused_update']:.2f}", f"{step['grad_steps']['median_s'] * 1e6:.0f}",
+                         f"{v['speedup']['grad_steps']:.2f}", f"{step['full_steps']['median_s'] * 1e6:.0f}",
+                         f"{v['param_update_per_step_s'] * 1e6:.0f}", v["same_parameters_as_1_thread"]))
     if not rows:
         return "(no update scaling measured)"
     return "\n".join(["  \n".join(commands), "", md_table(
-        ("preset", "threads", "fused update ms", "speed-up", "shard steps us/step", "speed-up",
-         "with combine + Adam us/step", "combine + Adam us/step", "same parameters as 1 thread"), rows)])
+        ("preset", "step design", "threads", "fused update ms", "speed-up", "gradient us/step", "speed-up",
+         "with the update us/step", "norm + Adam (+ sum) us/step", "same parameters as 1 thread"), rows)])
 
 
 def goals_section() -> str:
@@ -342,11 +342,14 @@ installed, else SciPy's OpenBLAS. Each round runs both in child processes, alter
 
 ## Update thread scaling
 
-`benchmarks/bench_update_scaling.py` times the fused update and, per minibatch step, the shards
-(forward, head gradients, backward) alone and followed by the gradient combine, norm and Adam (at
-learning rate 0, so that every repeat does the same work). The combine and Adam stream the parameters,
-both Adam moments and both shard gradients every step; with two threads, each core also reads the
-parameters and the gradient half that the other core wrote just before, which one thread never does.
+`benchmarks/bench_update_scaling.py` times the fused update and, per minibatch step, the gradient alone
+and followed by the update of the parameters (at learning rate 0, so that every repeat does the same
+work). resmlp (row shards): each shard's forward, head gradients and whole backward into its own gradient,
+then the gradient sum with the norm and Adam over chunks, which stream the parameters, both moments and
+both shard gradients; with two threads each core also reads the parameters and the gradient half that the
+other core wrote just before. mlp (unit halves, `numbaplay.ppo.update`): each shard's forward, head
+gradients and layer input gradients, then each half of every layer's units gets its weight gradient over
+all rows, its norm share and its Adam step on the core that keeps its moments.
 
 {update_scaling}
 
