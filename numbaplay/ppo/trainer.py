@@ -23,7 +23,7 @@ from numbaplay.nn.rows import MAX_SHARDS
 from numbaplay.nn.sync import aligned_zeros
 from numbaplay.ppo.gae import gae, normalize
 from numbaplay.ppo.rollout import pack_transitions, rollout_kernel
-from numbaplay.ppo.update import STAT_NAMES, minibatch_bounds, ppo_epochs
+from numbaplay.ppo.update import STAT_NAMES, epochs_kernel, minibatch_bounds
 
 
 def net_spec(cfg: TrainConfig) -> NetSpec:
@@ -150,7 +150,7 @@ class Trainer:
         rollout (`numbaplay.background_compile`); the first `update` waits for it. The returned job
         tells whether the kernel needed compiling (`needed`) and whether a child took it (`started`)."""
         stats = np.zeros((1, len(STAT_NAMES)), np.float64)
-        self._update_compile = BackgroundCompile(ppo_epochs, self._update_args(0, stats))
+        self._update_compile = BackgroundCompile(epochs_kernel(self.spec_arr), self._update_args(0, stats))
         return self._update_compile
 
     def update(self, n: int) -> np.ndarray:
@@ -161,7 +161,7 @@ class Trainer:
         if self._update_compile is not None:
             self._update_compile.wait()
             self._update_compile = None
-        self.t = ppo_epochs(*self._update_args(n, stats))
+        self.t = epochs_kernel(self.spec_arr)(*self._update_args(n, stats))
         return stats
 
     def timed_phases(self) -> tuple[int, np.ndarray, dict]:

@@ -2,10 +2,11 @@
 
 Each minibatch step cuts the minibatch into at most two row shards (`numbaplay.nn.rows.shard_cuts`, fixed
 by its row count) and runs on the Numba threads; every piece runs with subnormals flushed to zero
-(`numbaplay.nn.fpenv`). `ppo_epochs` runs all steps in one compiled call; `numbaplay.profile.phases` times
-the pieces apart. Two step designs, by architecture:
+(`numbaplay.nn.fpenv`). `ppo_epochs` (resmlp) and `ppo_epochs_mlp` run all steps in one compiled call
+(`epochs_kernel` picks one); `numbaplay.profile.phases` times the pieces apart. Two step designs, by
+architecture:
 
-resmlp (`shard_steps`): each shard gathers nothing itself; forward, the loss gradient at the heads
+resmlp (`shard_steps`): the minibatch's rows are gathered; forward, the loss gradient at the heads
     (`ppo_head_rows`, loss statistics summed per shard) and the whole backward run per shard into the
     shard's own gradient buffer, in one parallel region; then the shard gradients are summed in shard
     order with the gradient norm (chunks of the flat vector), and clip + Adam over the same chunks.
@@ -223,35 +224,49 @@ def unit_adam_parts(params, grad, m, v, spec, offs, t, lr, max_grad_norm, norm):
 
 
 @njit(cache=True)
+def ppo_epochs_mlp(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret, n,
+                   spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
+                   max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
+                   hs, us, pre, xh, rs, dh, dt, threads):
+    """`ppo_epochs` for mlp: `unit_epochs`, on two threads in one region when threads >= 2, with `us` as
+    its per-layer gradient buffer (dh and dt unused)."""
+    sums = np.zeros((MAX_SHARDS, 5), dtype=np.float64)
+    partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, dtype=np.float64)
+    sync = np.zeros(SYNC_SIZE, dtype=np.int64)
+    if threads < 2:
+        return unit_epochs(SOLO, sync, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret,
+                           n, spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef,
+                           ent_coef, max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                           dlogits, dvpre, hs, us, pre, xh, rs, sums, partial)
+    t_out = np.full(1, t, dtype=np.int64)
+    _unit_pair(sync, t_out, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret, n, spec,
+               offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx,
+               bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums,
+               partial)
+    return t_out[0]
+
+
+def epochs_kernel(spec):
+    """The compiled update of an architecture: `ppo_epochs_mlp` or `ppo_epochs` (same arguments). Two
+    kernels, so that a run compiles only its own (the cold start of the training path, issue 5)."""
+    return ppo_epochs_mlp if int(spec[0]) == MLP else ppo_epochs
+
+
+@njit(cache=True)
 def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret, n,
                spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
                hs, us, pre, xh, rs, dh, dt, threads):
-    """All epochs of one iteration's update; returns the Adam step count after it.
+    """All epochs of one iteration's update (resmlp; `epochs_kernel` picks `ppo_epochs_mlp` for mlp);
+    returns the Adam step count after it.
 
     params, m, v: float32[P] (updated); grads: float32[MAX_SHARDS, P] scratch, grads[0] ends as the last
     step's gradient; t: Adam steps so far; out stats: float64[k_total, 8]
     per minibatch (STAT_NAMES); buffer: obs float32[N, obs], mask uint8[N, A], action int64[N],
     logp, adv (normalised), ret float32[N]; n = N; minibatch buffers sized for ceil(N / k) rows.
-    threads: the Numba threads this call may use (`numba.get_num_threads()`; read inside a kernel it
-    would stop Numba caching it). mlp runs `unit_epochs`, on two threads in one region when threads >= 2,
-    with `us` as its per-layer gradient buffer.
+    threads: the Numba threads the call may use (`numba.get_num_threads()`, passed in: read inside a
+    kernel it would stop Numba caching it); the row-shard regions take them from Numba themselves.
     """
-    if spec[0] == MLP:
-        sums = np.zeros((MAX_SHARDS, 5), dtype=np.float64)
-        partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, dtype=np.float64)
-        sync = np.zeros(SYNC_SIZE, dtype=np.int64)
-        if threads < 2:
-            return unit_epochs(SOLO, sync, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret,
-                               n, spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef,
-                               ent_coef, max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre,
-                               dlogits, dvpre, hs, us, pre, xh, rs, sums, partial)
-        t_out = np.full(1, t, dtype=np.int64)
-        _unit_pair(sync, t_out, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret, n, spec,
-                   offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx,
-                   bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums,
-                   partial)
-        return t_out[0]
     perm = np.empty(n, dtype=np.int64)
     bounds = minibatch_bounds(n, batch_size)
     k = bounds.shape[0] - 1

@@ -1,7 +1,7 @@
 """Where the time of a training iteration goes: the fused kernels re-run as timed Python loops.
 
-`rollout_kernel` and `ppo_epochs` each run a whole phase in one compiled call, so nothing inside them
-can be timed. `rollout_profiled` and `update_profiled` are the same step loops written in Python around
+`rollout_kernel` and `ppo_epochs` (`ppo_epochs_mlp` for mlp) each run a whole phase in one compiled
+call, so nothing inside them can be timed. `rollout_profiled` and `update_profiled` are the same step loops written in Python around
 the same compiled pieces (`_gather`, `step_inference`, `_act_rows`, `_apply_moves`; `gather`,
 `forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`, `combine_grad_norm`, `adam_step`
 and for mlp `unit_backward_shards`, `unit_grads_parts`, `unit_adam_parts`), called in the same order on
@@ -60,6 +60,7 @@ from numbaplay.ppo.update import (
     gather,
     minibatch_bounds,
     ppo_epochs,
+    ppo_epochs_mlp,
     unit_adam_parts,
     unit_backward_shards,
     unit_grads_parts,
@@ -239,14 +240,15 @@ def stale_kernel_caches() -> list[str]:
     """Fused kernels whose Numba cache is older than a source file they call into.
 
     Numba checks only the source file of the cached function itself, so after an edit to, say,
-    `numbaplay/nn/net.py`, `rollout_kernel` and `ppo_epochs` keep loading the code compiled before it.
+    `numbaplay/nn/net.py`, `rollout_kernel` and the `ppo_epochs` kernels keep loading the code compiled
+    before it.
     Call this after the kernels ran: an index written in this process is never reported.
     """
     root = Path(__file__).resolve().parents[1]
     deps = [*root.glob("nn/*.py"), *root.glob("games/*.py"), root / "rng.py"]
     newest = max(deps, key=lambda p: p.stat().st_mtime)
     out = []
-    for kernel in (rollout_kernel, ppo_epochs):
+    for kernel in (rollout_kernel, ppo_epochs, ppo_epochs_mlp):
         try:
             index = Path(kernel._cache._cache_file._index_path)
         except AttributeError:  # NUMBA_DISABLE_JIT, or a kernel without cache=True
