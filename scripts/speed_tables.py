@@ -14,7 +14,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
 # The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
 ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
-ACCEPTANCE = "ttt_optimal_session5"  # the latest Tic-Tac-Toe acceptance run
+ACCEPTANCE = "ttt_optimal_session7"  # the latest Tic-Tac-Toe acceptance run
 ISSUE_PEAK_GFLOPS = 175.0  # the issue: "about 150-175 GFLOP/s on both cores"; the upper end, the harder test
 
 
@@ -145,6 +145,17 @@ def update_scaling_section() -> str:
          "with the update us/step", "norm + Adam (+ sum) us/step", "same parameters as 1 thread"), rows)])
 
 
+def _torch_met(ratio: float, paired: dict | None, quoted: float, target: float) -> str:
+    """Met when the side-by-side ratio reaches the target; said so plainly when the paired rounds' interval
+    still reaches below it."""
+    if ratio >= target:
+        if paired is not None and paired["low"] < target:
+            return (f"yes at the measured ratio; not with {paired['level']:.0%} confidence (the interval "
+                    f"reaches {paired['low']:.2f}x)")
+        return "yes"
+    return "against the quoted figure only" if quoted >= target else "no"
+
+
 def goals_section() -> str:
     """Issue 5's goals, each with the measured figure and whether it is met, computed from the files."""
     rows = []
@@ -162,7 +173,8 @@ def goals_section() -> str:
                      f"{ratio:.2f}x against PyTorch run side by side ({ms(p['torch']['iteration_s'])} ms vs "
                      f"{ms(nb)} ms){spread}; {quoted:.2f}x against the issue's quoted "
                      f"{ISSUE_TORCH_S[name] * 1e3:.0f} ms",
-                     "yes" if ratio >= target else ("against the quoted figure only" if quoted >= target else "no")))
+                     _torch_met(ratio, pr, quoted, target)))
+
     def c_ratios(file):
         if not (BENCH / file).exists():
             return {}
@@ -200,7 +212,8 @@ def goals_section() -> str:
     n_ok = sum(r["optimal"] for r in acc["runs"])
     rows.append(("Tic-Tac-Toe default preset to optimal play in 10 s or less, warm cache",
                  f"{n_ok}/{len(acc['runs'])} seeds optimal; median {med:.1f} s, slowest {walls[-1]:.1f} s",
-                 "yes" if med <= 10.0 else "no"))
+                 ("yes" if walls[-1] <= 10.0 else f"yes for the median; {sum(w > 10.0 for w in walls)} of "
+                  f"{len(walls)} runs took longer") if med <= 10.0 else "no"))
     st = json.loads((RESULTS / "startup.json").read_text())
     one = st.get("cold_compile_one_process_s")
     detail = f" ({one:.1f} s when the training process compiles the update kernel too)" if one else ""
@@ -296,16 +309,17 @@ python benchmarks/bench_iteration.py --preset c4-seed --repeats 3 --threads 2
 python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5
 NUMBAPLAY_BLAS=openblas python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5 \\
     --out results/bench/c_vs_numba_openblas.json
-python scripts/measure_startup.py --repeats 3
-python scripts/measure_startup.py --repeats 1 --preset connect4 --out results/startup_connect4.json
+python benchmarks/bench_torch_vs_numba.py --rounds 8 --iterations ttt-seed=5 c4-seed=3
 python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
 python benchmarks/bench_blas.py --rounds 3
-python benchmarks/bench_torch_vs_numba.py --rounds 8 --iterations ttt-seed=5 c4-seed=3
+python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}
+python scripts/measure_startup.py --repeats 3
+python scripts/measure_startup.py --repeats 1 --preset connect4 --out results/startup_connect4.json
 ```
 
-The Tic-Tac-Toe acceptance run (`python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out
-results/{acceptance}`) is from the previous pass: the code of its preset (an mlp) has not changed since,
-and training is bit-identical (same parameters and moments after the same iterations). The recorded
+All of them ran on the unit-half mlp update (commit `efc5117`). The two start-up measurements were
+repeated after the next commit (`9641ba5`), which compiles one update kernel per architecture instead of
+both designs in one (the kernels' code is otherwise the same), and those are the ones shown. The recorded
 optimisation steps (the last section but one) were measured by their own runs; each record holds its
 command.
 

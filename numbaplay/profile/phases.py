@@ -1,13 +1,13 @@
 """Where the time of a training iteration goes: the fused kernels re-run as timed Python loops.
 
 `rollout_kernel` and `ppo_epochs` (`ppo_epochs_mlp` for mlp) each run a whole phase in one compiled
-call, so nothing inside them can be timed. `rollout_profiled` and `update_profiled` are the same step loops written in Python around
-the same compiled pieces (`_gather`, `step_inference`, `_act_rows`, `_apply_moves`; `gather`,
-`forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`, `combine_grad_norm`, `adam_step`
-and for mlp `unit_backward_shards`, `unit_grads_parts`, `unit_adam_parts`), called in the same order on
-the same rows, so they produce bit-identical results (tests/test_profile.py checks it, and
-`profile_training` checks it again on every iteration it measures). A `Clock` attributes every instant
-of a loop to exactly one phase:
+call, so nothing inside them can be timed. `rollout_profiled` and `update_profiled` are the same step
+loops written in Python around the same compiled pieces (`_gather`, `step_inference`, `_act_rows`,
+`_apply_moves`; `gather`, `forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`,
+`combine_grad_norm`, `adam_step` and for mlp `unit_backward_shards`, `unit_grads_parts`,
+`unit_adam_parts`), called in the same order on the same rows, so they produce bit-identical results
+(tests/test_profile.py checks it, and `profile_training` checks it again on every iteration it
+measures). A `Clock` attributes every instant of a loop to exactly one phase:
 
     rollout/inference   the forward passes of the learner and of the pool opponents
     rollout/game_logic  everything else of the rollout: scheduling, observations and masks, sampling,
