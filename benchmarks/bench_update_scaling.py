@@ -4,14 +4,15 @@ Three measurements at 1..N Numba threads, each a median of repeats after a warm-
 
   fused update      `Trainer.update` of one iteration (all epochs), from the same saved state each time;
                     the parameters after it must be identical for every thread count.
-  gradient steps    one minibatch's gradient, repeated with nothing written between repeats. resmlp:
-                    forward, head gradients and backward of its row shards (`shard_steps`); mlp: the
-                    rows and units phases of `unit_epochs` (forward, head gradients and the layers'
-                    input gradients per shard, then the weight gradients per unit half), in one region
-                    with spin barriers as training runs them.
-  full steps        the same, each followed by what the update does with the gradient: resmlp the
-                    gradient sum, norm and Adam over chunks; mlp the norm and Adam per unit half; both with
-                    learning rate 0, so every byte a step writes is written and no value changes.
+  gradient steps    one minibatch's gradient, repeated with nothing written between repeats. Row shards
+                    (resmlp, most mlp): forward, head gradients and backward of its row shards
+                    (`shard_steps`); unit halves (`numbaplay.ppo.update.unit_halves`): the rows and units
+                    phases of `unit_epochs` (forward, head gradients and the layers' input gradients per
+                    shard, then the weight gradients per unit half), in one region with spin barriers as
+                    training runs them.
+  full steps        the same, each followed by what the update does with the gradient: row shards the
+                    gradient sum, norm and Adam over chunks; unit halves the norm and Adam per unit half;
+                    both with learning rate 0, so every byte a step writes is written and no value changes.
 
 `full - gradient` is what the parameter update costs per step, including moving the cache lines that one
 core wrote and the other reads next. Writes results/bench/update_scaling_<preset>.json.
@@ -34,7 +35,7 @@ from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, new_sync, pair_role, sync_point
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.ppo.update import UNIT_STRIDE, _unit_grads, _unit_rows, gather, shard_steps, unit_norm
+from numbaplay.ppo.update import UNIT_STRIDE, _unit_grads, _unit_rows, gather, shard_steps, unit_halves, unit_norm
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
@@ -122,7 +123,7 @@ def main():
         ws = tr.ws_upd
         m, v = tr.m.copy(), tr.v.copy()
 
-        units = cfg.arch == "mlp"
+        units = unit_halves(tr.spec_arr, cfg.batch_size)
         perm = np.arange(n, dtype=np.int64)
         partial = np.zeros(UNIT_PARTS * UNIT_STRIDE)
 
@@ -178,7 +179,7 @@ def main():
     out = {
         "benchmark": "update_scaling", "preset": args.preset, "minibatch_rows": b,
         "shards": int(cuts.shape[0] - 1),
-        "step_design": "unit halves (mlp)" if cfg.arch == "mlp" else "row shards (resmlp)",
+        "step_design": "unit halves" if unit_halves(tr.spec_arr, cfg.batch_size) else "row shards",
         "command": f"python benchmarks/bench_update_scaling.py --preset {args.preset} --repeats {args.repeats} "
                    f"--steps {args.steps} --max-threads {args.max_threads} --blas-threads {args.blas_threads}",
         "threads": rows, "transitions": int(n), "blas_threads": args.blas_threads,

@@ -474,13 +474,19 @@ static double piece_sumsq(const float *g, size_t lo, size_t hi) {
     return c;
 }
 
-/* The update's norm (numbaplay/ppo/update.py). resmlp: grad_norm. mlp: the units of every layer are cut
- * in two parts, [0, ceil(H/2)) and the rest (numbaplay/nn/rows.py unit_cuts); a part's pieces are, per
- * layer, its weight rows and then its bias entries, and part 0 ends with the heads (pi.W, pi.b, v.W, v.b as
- * one range); each piece's sum of squares (piece_sumsq) is added in that order, then part 0's total and
- * part 1's are added. */
-double update_grad_norm(const NetLayout *lay, const float *g) {
-    if (lay->arch != ARCH_MLP) return grad_norm(g, lay->total);
+/* Whether the update takes the unit-half step (numbaplay/ppo/update.py unit_halves): mlp, and
+ * batch_size * H * L at most twice the parameter count. */
+int update_unit_halves(const NetLayout *lay, int64_t batch_size) {
+    return lay->arch == ARCH_MLP && (double)batch_size * lay->H * lay->L <= 2.0 * (double)lay->total;
+}
+
+/* The update's norm (numbaplay/ppo/update.py). Row-shard step: grad_norm. Unit-half step: the units of
+ * every layer are cut in two parts, [0, ceil(H/2)) and the rest (numbaplay/nn/rows.py unit_cuts); a part's
+ * pieces are, per layer, its weight rows and then its bias entries, and part 0 ends with the heads (pi.W,
+ * pi.b, v.W, v.b as one range); each piece's sum of squares (piece_sumsq) is added in that order, then
+ * part 0's total and part 1's are added. */
+double update_grad_norm(const NetLayout *lay, const float *g, int64_t batch_size) {
+    if (!update_unit_halves(lay, batch_size)) return grad_norm(g, lay->total);
     const int cut[3] = {0, (lay->H + 1) / 2, lay->H};
     double total = 0.0;
     for (int part = 0; part < 2; part++) {

@@ -66,8 +66,10 @@ int sample_action(const float *logits, const uint8_t *mask, int A, double tau, d
 
 /* sqrt of the float64 sum of squares in parameter order. */
 double grad_norm(const float *g, size_t n);
-/* The norm the update clips with: grad_norm for resmlp, the unit-part order for mlp (nn.c). */
-double update_grad_norm(const NetLayout *lay, const float *g);
+/* The norm the update clips with: grad_norm for the row-shard step, the unit-part order for the unit-half
+ * step (nn.c). */
+int update_unit_halves(const NetLayout *lay, int64_t batch_size);
+double update_grad_norm(const NetLayout *lay, const float *g, int64_t batch_size);
 /* If max_norm > 0 and norm > max_norm, g *= float32(max_norm / (norm + 1e-6)). */
 void clip_grad(float *g, size_t n, double norm, double max_norm);
 /* t += 1, then one Adam step with learning rate lr (docs/ALGORITHM.md "Optimiser"). */

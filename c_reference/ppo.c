@@ -497,7 +497,7 @@ void train_run(const TrainCfg *cfg, const GameInfo *gi, const NetLayout *lay, fl
                 LossStats st;
                 ppo_loss_grad(lay, params, &ws, &pb, n, mb_obs, mb_mask, mb_action, mb_logp, mb_adv, mb_ret, &lc,
                               grad, &st);
-                double norm = update_grad_norm(lay, grad);
+                double norm = update_grad_norm(lay, grad, cfg->batch_size);
                 clip_grad(grad, P, norm, cfg->max_grad_norm);
                 adam_step(params, out->adam_m, out->adam_v, grad, P, &out->adam_t, lr);
                 w_sum += n;

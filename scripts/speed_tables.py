@@ -358,12 +358,12 @@ installed, else SciPy's OpenBLAS. Each round runs both in child processes, alter
 
 `benchmarks/bench_update_scaling.py` times the fused update and, per minibatch step, the gradient alone
 and followed by the update of the parameters (at learning rate 0, so that every repeat does the same
-work). resmlp (row shards): each shard's forward, head gradients and whole backward into its own gradient,
-then the gradient sum with the norm and Adam over chunks, which stream the parameters, both moments and
-both shard gradients; with two threads each core also reads the parameters and the gradient half that the
-other core wrote just before. mlp (unit halves, `numbaplay.ppo.update`): each shard's forward, head
-gradients and layer input gradients, then each half of every layer's units gets its weight gradient over
-all rows, its norm share and its Adam step on the core that keeps its moments.
+work). Row shards (`c4-seed`): each shard's forward, head gradients and whole backward into its own
+gradient, then the gradient sum with the norm and Adam over chunks, which stream the parameters, both
+moments and both shard gradients; with two threads each core also reads the parameters and the gradient
+half that the other core wrote just before. Unit halves (`ttt-seed`; `numbaplay.ppo.update.unit_halves`):
+each shard's forward, head gradients and layer input gradients, then each half of every layer's units gets
+its weight gradient over all rows, its norm share and its Adam step on the core that keeps its moments.
 
 {update_scaling}
 

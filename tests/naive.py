@@ -663,10 +663,17 @@ def unit_pieces(spec):
     return parts
 
 
-def update_sumsq(grad, spec):
-    """The update's sum of squares: `grad_sumsq` for resmlp; for mlp each `unit_pieces` range's
-    `_piece_sumsq` added in order within a part, then the two part totals added."""
-    if spec[0] != MLP:
+def unit_halves(spec, batch_size):
+    """Whether the update takes the unit-half step (docs/ALGORITHM.md, "Parallel work"): mlp, and
+    batch_size * H * L at most twice the parameter count."""
+    return spec[0] == MLP and batch_size * spec[2] * spec[3] <= 2.0 * n_params(spec)
+
+
+def update_sumsq(grad, spec, batch_size):
+    """The update's sum of squares: `grad_sumsq` for the row-shard step; for the unit-half step
+    (`unit_halves`) each `unit_pieces` range's `_piece_sumsq` added in order within a part, then the two
+    part totals added."""
+    if not unit_halves(spec, batch_size):
         return grad_sumsq(grad)
     sq = np.asarray(grad, np.float64) ** 2
     total = 0.0
@@ -678,13 +685,13 @@ def update_sumsq(grad, spec):
     return total
 
 
-def clip_grad_norm(grad, max_norm, spec=None):
+def clip_grad_norm(grad, max_norm, spec=None, batch_size=None):
     """(clipped grad, norm before clipping). norm = sqrt of `grad_sumsq`, or of `update_sumsq` when spec
-    is given (the update's order for that architecture);
+    and batch_size are given (the update's order for that configuration);
     if max_norm > 0 and norm > max_norm, every entry is multiplied by `scale = max_norm / (norm + 1e-6)`
     (float64): a float32 gradient by float32(scale) in float32, a float64 gradient by scale in float64."""
     grad = np.asarray(grad)
-    norm = math.sqrt(grad_sumsq(grad) if spec is None else update_sumsq(grad, spec))
+    norm = math.sqrt(grad_sumsq(grad) if spec is None else update_sumsq(grad, spec, batch_size))
     if max_norm > 0 and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         grad = (grad * grad.dtype.type(scale)).astype(grad.dtype)
@@ -873,7 +880,7 @@ def ppo_iteration(game, params, m, v, t, pool, spec, cfg, seed, iteration):
                      "logp_old": ro["logp_old"][idx], "adv": adv_norm[idx], "ret": ret[idx]}
             stats = ppo_loss(params, spec, batch, cfg)
             grad = ppo_grad(params, spec, batch, cfg).astype(np.float32)
-            grad, norm = clip_grad_norm(grad, cfg["max_grad_norm"], spec)
+            grad, norm = clip_grad_norm(grad, cfg["max_grad_norm"], spec, int(cfg["batch_size"]))
             params, m, v, t = adam_step(params, grad, m, v, t, lr)
             n = stop - start
             rows += n

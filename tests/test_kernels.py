@@ -286,7 +286,8 @@ def test_mlp_unit_step_matches_twin(obs_size, n_act, hidden, n):
     assert sorted(r for part in pieces for r in part)[0][0] == 0
     assert sum(hi - lo for part in pieces for lo, hi in part) == params.shape[0]
     norm = unit_norm(partial)
-    gc, ref_norm = naive.clip_grad_norm(grad, 0.05, spec_t)  # a small max norm, so that it clips
+    assert naive.unit_halves(spec_t, 1)  # the twin's unit-half norm order (whatever batch size takes it)
+    gc, ref_norm = naive.clip_grad_norm(grad, 0.05, spec_t, 1)  # a small max norm, so that it clips
     assert norm == ref_norm
     m = np.zeros_like(params)
     v = np.zeros_like(params)

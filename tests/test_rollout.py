@@ -35,11 +35,11 @@ def run_iterations(cfg, threads, n_iter):
         numba.set_num_threads(old)
 
 
-def assert_same_for_1_and_2_threads(game, arch):
+def assert_same_for_1_and_2_threads(game, arch, **kw):
     # Enough games that the parallel (prange) paths run, not only the serial ones: game logic over at
     # least PAR_MIN_ROWS rows, and learner batches cut into several inference pieces.
     games = max(2 * PAR_MIN_ROWS, 4 * INFER_ROWS) if game == "tictactoe" else max(PAR_MIN_ROWS, 2 * INFER_ROWS)
-    cfg = small_cfg(game, games, arch=arch)
+    cfg = small_cfg(game, games, arch=arch).replace(**kw)
     one, p1 = run_iterations(cfg, 1, 2)
     two, p2 = run_iterations(cfg, 2, 2)
     for a, b in zip(one, two, strict=True):
@@ -49,9 +49,17 @@ def assert_same_for_1_and_2_threads(game, arch):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
-@pytest.mark.parametrize("game,arch", [("tictactoe", "mlp"), ("connect4", "resmlp")])
-def test_rollout_and_update_identical_for_1_and_2_threads(game, arch):
-    assert_same_for_1_and_2_threads(game, arch)
+@pytest.mark.parametrize("game,arch,hidden,batch_size,units", [("tictactoe", "mlp", 16, 128, False),
+                                                               ("tictactoe", "mlp", 32, 48, True),
+                                                               ("connect4", "resmlp", 16, 128, False)])
+def test_rollout_and_update_identical_for_1_and_2_threads(game, arch, hidden, batch_size, units):
+    """Both update designs (row shards; unit halves, whose two threads share one region) give the same
+    bits with 1 and 2 threads; the unit-half case has two shards a minibatch."""
+    from numbaplay.ppo.trainer import net_spec
+    from numbaplay.ppo.update import unit_halves
+    cfg = small_cfg(game, 8, arch=arch).replace(hidden=hidden, batch_size=batch_size)
+    assert unit_halves(net_spec(cfg).array(), batch_size) == units
+    assert_same_for_1_and_2_threads(game, arch, hidden=hidden, batch_size=batch_size)
 
 
 @pytest.mark.parametrize("game,opening", [("tictactoe", 0), ("tictactoe", 6), ("connect4", 0), ("connect4", 8)])

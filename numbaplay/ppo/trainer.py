@@ -150,7 +150,8 @@ class Trainer:
         rollout (`numbaplay.background_compile`); the first `update` waits for it. The returned job
         tells whether the kernel needed compiling (`needed`) and whether a child took it (`started`)."""
         stats = np.zeros((1, len(STAT_NAMES)), np.float64)
-        self._update_compile = BackgroundCompile(epochs_kernel(self.spec_arr), self._update_args(0, stats))
+        self._update_compile = BackgroundCompile(epochs_kernel(self.spec_arr, self.cfg.batch_size),
+                                                  self._update_args(0, stats))
         return self._update_compile
 
     def update(self, n: int) -> np.ndarray:
@@ -161,7 +162,7 @@ class Trainer:
         if self._update_compile is not None:
             self._update_compile.wait()
             self._update_compile = None
-        self.t = epochs_kernel(self.spec_arr)(*self._update_args(n, stats))
+        self.t = epochs_kernel(self.spec_arr, c.batch_size)(*self._update_args(n, stats))
         return stats
 
     def timed_phases(self) -> tuple[int, np.ndarray, dict]:

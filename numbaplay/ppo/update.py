@@ -2,25 +2,28 @@
 
 Each minibatch step cuts the minibatch into at most two row shards (`numbaplay.nn.rows.shard_cuts`, fixed
 by its row count) and runs on the Numba threads; every piece runs with subnormals flushed to zero
-(`numbaplay.nn.fpenv`). `ppo_epochs` (resmlp) and `ppo_epochs_mlp` run all steps in one compiled call
-(`epochs_kernel` picks one); `numbaplay.profile.phases` times the pieces apart. Two step designs, by
-architecture:
+(`numbaplay.nn.fpenv`). `ppo_epochs` (row shards) and `ppo_epochs_mlp` (unit halves) run all steps in one
+compiled call (`epochs_kernel` picks one by `unit_halves`); `numbaplay.profile.phases` times the pieces
+apart. Two step designs:
 
-resmlp (`shard_steps`): the minibatch's rows are gathered; forward, the loss gradient at the heads
-    (`ppo_head_rows`, loss statistics summed per shard) and the whole backward run per shard into the
-    shard's own gradient buffer, in one parallel region; then the shard gradients are summed in shard
-    order with the gradient norm (chunks of the flat vector), and clip + Adam over the same chunks.
-mlp (`unit_epochs`): all steps of all epochs run in one parallel region of two threads kept in step by
-    spin barriers (`numbaplay.nn.sync`), three phases a step:
+row shards (`shard_steps`; resmlp, and an mlp whose minibatches are large for its size): the minibatch's
+    rows are gathered; forward, the loss gradient at the heads (`ppo_head_rows`, loss statistics summed
+    per shard) and the whole backward run per shard into the shard's own gradient buffer, in one parallel
+    region; then the shard gradients are summed in shard order with the gradient norm (chunks of the flat
+    vector), and clip + Adam over the same chunks.
+unit halves (`unit_epochs`; an mlp whose minibatches are small for its size, `unit_halves`): all steps of
+    all epochs run in one parallel region of two threads kept in step by spin barriers
+    (`numbaplay.nn.sync`), three phases a step:
       rows   per shard: gather its rows, forward, loss gradient at the heads, and the gradient at every
              layer's pre-activation (`backward_inputs_at`);
       units  per unit half (`numbaplay.nn.rows.unit_cuts`): the weight and bias gradients of its units over
              all rows, one GEMM a layer (`weight_grads_units`), part 0 also the heads, with the sum of
              squares of its pieces;
       adam   the norm (part 0's sum plus part 1's), then clip + Adam per unit half (`unit_pieces`).
-    A half's gradient and Adam state stay with one core, and no shard gradients are summed: on this
-    2-core machine the row-sharded design spent more time moving the two gradient buffers and the
-    parameters between the cores' caches than computing.
+    A half's gradient and Adam state stay with one core, and no shard gradients are summed. On this
+    2-core machine that is faster when the parameters outweigh the other shard's activations, which the
+    units phase reads from the other core (`UNIT_ACTIVATION_RATIO`): `ttt-seed`'s update took 0.88 of the
+    row-shard time, the `tictactoe` preset's 1.07.
 """
 import math
 
@@ -228,8 +231,8 @@ def ppo_epochs_mlp(params, m, v, t, grads, stats, obs, mask, action, logp, adv, 
                    spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                    max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
                    hs, us, pre, xh, rs, dh, dt, threads):
-    """`ppo_epochs` for mlp: `unit_epochs`, on two threads in one region when threads >= 2, with `us` as
-    its per-layer gradient buffer (dh and dt unused)."""
+    """`ppo_epochs` for an mlp where `unit_halves`: `unit_epochs`, on two threads in one region when
+    threads >= 2, with `us` as its per-layer gradient buffer (dh and dt unused)."""
     sums = np.zeros((MAX_SHARDS, 5), dtype=np.float64)
     partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, dtype=np.float64)
     sync = np.zeros(SYNC_SIZE, dtype=np.int64)
@@ -246,10 +249,29 @@ def ppo_epochs_mlp(params, m, v, t, grads, stats, obs, mask, action, logp, adv, 
     return t_out[0]
 
 
-def epochs_kernel(spec):
-    """The compiled update of an architecture: `ppo_epochs_mlp` or `ppo_epochs` (same arguments). Two
-    kernels, so that a run compiles only its own (the cold start of the training path, issue 5)."""
-    return ppo_epochs_mlp if int(spec[0]) == MLP else ppo_epochs
+# mlp takes the unit-half step while a minibatch's hidden activations (batch_size * hidden * depth floats)
+# are at most this many times its parameter count: the units phase reads the other shard's activations
+# from the other core, the row-shard step moves gradients and parameters instead. Measured update times,
+# unit-half / row-shard, 2 threads: ttt-seed (ratio 0.32) 0.88, ttt-seed at batch 128 (0.63) 0.96 and at
+# 256 (1.27) 0.97; tictactoe at batch 256 (2.7) 1.02 to 1.30, at 512 (5.3) 1.07, at 1024 (10.6) 1.07.
+UNIT_ACTIVATION_RATIO = 2.0
+
+
+def unit_halves(spec, batch_size) -> bool:
+    """Whether the update runs the unit-half step (`ppo_epochs_mlp`) rather than row shards: mlp, and
+    batch_size * hidden * depth <= UNIT_ACTIVATION_RATIO * n_params. Fixed by the configuration, so a
+    run and its resumed continuation take the same step (`update_grad_norm` in the C reference too)."""
+    arch, obs, hid, depth, n_act = (int(x) for x in spec)
+    if arch != MLP:
+        return False
+    n_params = (obs * hid + hid + (depth - 1) * (hid * hid + hid)) + n_act * hid + n_act + hid + 1
+    return batch_size * hid * depth <= UNIT_ACTIVATION_RATIO * n_params
+
+
+def epochs_kernel(spec, batch_size):
+    """The compiled update for a configuration: `ppo_epochs_mlp` where `unit_halves`, else `ppo_epochs`
+    (same arguments). Two kernels, so that a run compiles only its own (the cold start, issue 5)."""
+    return ppo_epochs_mlp if unit_halves(spec, batch_size) else ppo_epochs
 
 
 @njit(cache=True)
@@ -257,7 +279,7 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
                spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
                hs, us, pre, xh, rs, dh, dt, threads):
-    """All epochs of one iteration's update (resmlp; `epochs_kernel` picks `ppo_epochs_mlp` for mlp);
+    """All epochs of one iteration's update with row shards (resmlp, and mlp where not `unit_halves`);
     returns the Adam step count after it.
 
     params, m, v: float32[P] (updated); grads: float32[MAX_SHARDS, P] scratch, grads[0] ends as the last

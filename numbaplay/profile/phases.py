@@ -38,7 +38,7 @@ from numba import get_num_threads, njit
 from numbaplay.nn.adam import adam_step, combine_grad_norm
 from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_shards, forward_pieces
-from numbaplay.nn.params import MLP, n_params
+from numbaplay.nn.params import n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, shard_cuts
 from numbaplay.ppo.rollout import (
@@ -64,6 +64,7 @@ from numbaplay.ppo.update import (
     unit_adam_parts,
     unit_backward_shards,
     unit_grads_parts,
+    unit_halves,
     unit_norm,
 )
 from numbaplay.profile import flops
@@ -191,7 +192,7 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
     batch = (tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret)
     cache = (ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
     spec, offs = tr.spec_arr, tr.offs
-    units = spec[0] == MLP
+    units = unit_halves(spec, c.batch_size)
     partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, np.float64)
     t = tr.t
     row = 0
@@ -212,7 +213,7 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
                                    tr.blogp, tr.badv, tr.bret, cuts[s], cuts[s + 1], rows, c.clip_eps, c.vf_coef,
                                    ent)
             head_stats(head, sums, n_shards, rows, c.vf_coef, ent)
-            if units:  # mlp: `numbaplay.ppo.update.unit_epochs`'s phases
+            if units:  # `numbaplay.ppo.update.unit_epochs`'s phases
                 unit_backward_shards(ws.us, tr.params, spec, offs, ws.hs, tr.dlogits, tr.dvpre, cuts)
                 unit_grads_parts(tr.grad, partial, spec, offs, tr.bx, rows, ws.hs, ws.us, tr.dlogits, tr.dvpre)
                 clock.lap("update/backward")
