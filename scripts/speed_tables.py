@@ -312,16 +312,27 @@ NUMBAPLAY_BLAS=openblas python benchmarks/bench_c_vs_numba.py --warmup 1 --itera
 python benchmarks/bench_torch_vs_numba.py --rounds 8 --iterations ttt-seed=5 c4-seed=3
 python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
 python benchmarks/bench_blas.py --rounds 3
-python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}
+python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/ttt_optimal_session7
 python scripts/measure_startup.py --repeats 3
 python scripts/measure_startup.py --repeats 1 --preset connect4 --out results/startup_connect4.json
 ```
 
-All of them ran on the unit-half mlp update (commit `efc5117`). The two start-up measurements were
-repeated after the next commit (`9641ba5`), which compiles one update kernel per architecture instead of
-both designs in one (the kernels' code is otherwise the same), and those are the ones shown. The recorded
-optimisation steps (the last section but one) were measured by their own runs; each record holds its
-command.
+They ran at commit `efc5117`, where every mlp took the unit-half update. Two later commits changed what
+some of them measure, and those were run again at `e4319f2`: `9641ba5` compiles one update kernel per
+design instead of both in one, and `e4319f2` gives the unit-half step only to an mlp whose minibatch
+activations are at most twice its parameters (`ttt-seed` keeps it; the `tictactoe` preset went back to row
+shards, on which its update measured faster). Re-run there, in this order:
+
+```
+numbaplay compare-c --game all --size both --replays 10000 --iterations 0 --json
+numbaplay profile tictactoe --skip 60 --iterations 5 --json
+python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}
+python scripts/measure_startup.py --repeats 3
+```
+
+The `ttt-seed` and `c4-seed` figures run the same kernel code at both commits; the `connect4` start-up
+was measured again at `9641ba5`, whose `train connect4` compiles what `e4319f2`'s does. The recorded optimisation
+steps (the last section but one) were measured by their own runs; each record holds its command.
 
 ## The goals
 
