@@ -35,7 +35,7 @@ from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, new_sync, pair_role, sync_point
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.ppo.update import UNIT_STRIDE, _unit_grads, _unit_rows, gather, shard_steps, unit_halves, unit_norm
+from numbaplay.ppo.update import UNIT_STRIDE, gather, shard_steps, unit_gradient, unit_halves, unit_norm
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
@@ -57,20 +57,14 @@ def _steps(reps, full, cuts, grads, sums, params, m, v, spec, offs, bx, bmask, b
 def _unit_share(role, sync, reps, full, perm, cuts, grad, sums, partial, params, m, v, spec, offs, obs, mask,
                 action, logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us,
                 pre, xh, rs, clip_eps, vf_coef, ent_coef):
-    """This thread's share of `reps` mlp steps on rows perm[:n], the phases of `unit_epochs`."""
+    """This thread's share of `reps` unit-half steps on rows perm[:n], the phases of `unit_epochs`."""
     first = 1 if role == 1 else 0
     last = 1 if role == 0 else UNIT_PARTS
-    n = cuts[cuts.shape[0] - 1]
     phase = 0
     for _ in range(reps):
-        for s in range(first, min(last, cuts.shape[0] - 1)):
-            _unit_rows(s, cuts, 0, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask, baction,
-                       blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, n, clip_eps,
-                       vf_coef, ent_coef)
-        phase = sync_point(sync, phase, role)
-        for part in range(first, last):
-            _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre)
-        phase = sync_point(sync, phase, role)
+        phase = unit_gradient(role, sync, phase, cuts, 0, perm, grad, partial, params, spec, offs, obs, mask,
+                              action, logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits,
+                              dvpre, hs, us, pre, xh, rs, sums, clip_eps, vf_coef, ent_coef)
         if full:
             clip, scale, a, sc = adam_coefs(1, 0.0, 0.5, unit_norm(partial))
             for part in range(first, last):

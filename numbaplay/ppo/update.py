@@ -33,7 +33,7 @@ from numba import njit, prange
 from numbaplay.nn.adam import adam_coefs, adam_pieces, adam_step, combine_grad_norm
 from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_at, backward_inputs_at, forward_at, unit_pieces, weight_grads_units
-from numbaplay.nn.params import MLP
+from numbaplay.nn.params import NetSpec, n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, copy_row, even_cuts, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, SYNC_SIZE, pair_role, sync_point
@@ -97,6 +97,15 @@ def shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp
                          vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
 
 
+@njit(cache=True, inline="always")
+def _record_step(stats, row, head, norm, rows):
+    """Row `row` of the per-minibatch statistics (STAT_NAMES): the six head statistics, norm, rows."""
+    for c in range(6):
+        stats[row, c] = head[c]
+    stats[row, 6] = norm
+    stats[row, 7] = rows
+
+
 # partial[UNIT_STRIDE * part]: the sum of squares of unit part `part`'s gradient (a cache line apart).
 UNIT_STRIDE = 8
 
@@ -122,6 +131,26 @@ def _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre):
     fp = flush_enter()
     partial[UNIT_STRIDE * part] = weight_grads_units(grad, part, spec, offs, bx, n, hs, us, dlogits, dvpre)
     flush_exit(fp)
+
+
+@njit(cache=True)
+def unit_gradient(role, sync, phase, cuts, lo, perm, grad, partial, params, spec, offs, obs, mask, action, logp,
+                  adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh,
+                  rs, sums, clip_eps, vf_coef, ent_coef):
+    """The rows and units phases of one unit-half step on the minibatch perm[lo:lo+n], n = cuts[-1], as
+    this thread's share (`unit_epochs`), each followed by a `sync_point`; returns the next phase. After it
+    grad holds the minibatch gradient and partial each part's sum of squares (`unit_norm`)."""
+    first = 1 if role == 1 else 0
+    last = 1 if role == 0 else UNIT_PARTS
+    n = cuts[cuts.shape[0] - 1]
+    for s in range(first, min(last, cuts.shape[0] - 1)):
+        _unit_rows(s, cuts, lo, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask, baction,
+                   blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, n, clip_eps,
+                   vf_coef, ent_coef)
+    phase = sync_point(sync, phase, role)
+    for part in range(first, last):
+        _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre)
+    return sync_point(sync, phase, role)
 
 
 @njit(cache=True)
@@ -152,26 +181,17 @@ def unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, log
             lo = bounds[b]
             rows = bounds[b + 1] - lo
             cuts = shard_cuts(rows)
-            shards = cuts.shape[0] - 1
-            for s in range(first, min(last, shards)):
-                _unit_rows(s, cuts, lo, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask,
-                           baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums,
-                           rows, clip_eps, vf_coef, ent_coef)
-            phase = sync_point(sync, phase, role)
-            for part in range(first, last):
-                _unit_grads(part, grad, partial, spec, offs, bx, rows, hs, us, dlogits, dvpre)
-            phase = sync_point(sync, phase, role)
+            phase = unit_gradient(role, sync, phase, cuts, lo, perm, grad, partial, params, spec, offs, obs, mask,
+                                  action, logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre,
+                                  dlogits, dvpre, hs, us, pre, xh, rs, sums, clip_eps, vf_coef, ent_coef)
             norm = unit_norm(partial)
             t += 1
             clip, scale, a, sc = adam_coefs(t, lr, max_grad_norm, norm)
             for part in range(first, last):
                 adam_pieces(params, grad, m, v, pieces0 if part == 0 else pieces1, clip, scale, a, sc)
             if first == 0:
-                head_stats(head, sums, shards, rows, vf_coef, ent_coef)
-                for c in range(6):
-                    stats[row, c] = head[c]
-                stats[row, 6] = norm
-                stats[row, 7] = rows
+                head_stats(head, sums, cuts.shape[0] - 1, rows, vf_coef, ent_coef)
+                _record_step(stats, row, head, norm, rows)
             row += 1
             phase = sync_point(sync, phase, role)  # every half updated before either thread reads them
     return t
@@ -261,11 +281,10 @@ def unit_halves(spec, batch_size) -> bool:
     """Whether the update runs the unit-half step (`ppo_epochs_mlp`) rather than row shards: mlp, and
     batch_size * hidden * depth <= UNIT_ACTIVATION_RATIO * n_params. Fixed by the configuration, so a
     run and its resumed continuation take the same step (`update_grad_norm` in the C reference too)."""
-    arch, obs, hid, depth, n_act = (int(x) for x in spec)
-    if arch != MLP:
+    net = NetSpec.from_array(spec)
+    if net.arch != "mlp":
         return False
-    n_params = (obs * hid + hid + (depth - 1) * (hid * hid + hid)) + n_act * hid + n_act + hid + 1
-    return batch_size * hid * depth <= UNIT_ACTIVATION_RATIO * n_params
+    return batch_size * net.hidden * net.depth <= UNIT_ACTIVATION_RATIO * n_params(net)
 
 
 def epochs_kernel(spec, batch_size):
@@ -309,9 +328,6 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
             t += 1
             norm = combine_grad_norm(grads, cuts.shape[0] - 1)
             adam_step(params, grads[0], m, v, t, lr, max_grad_norm, norm)
-            for c in range(6):
-                stats[row, c] = head[c]
-            stats[row, 6] = norm
-            stats[row, 7] = rows
+            _record_step(stats, row, head, norm, rows)
             row += 1
     return t
