@@ -448,30 +448,24 @@ int sample_action(const float *logits, const uint8_t *mask, int A, double tau, d
 
 /* ---- optimiser ---------------------------------------------------------------------------------- */
 
-/* The order of numbaplay/nn/adam.py: chunks of 4096 entries in index order; within a chunk, entry i adds
- * its square to accumulator (i - chunk start) mod 8, and the accumulators are added 0..7; the chunk sums
- * are added in chunk order. All in float64. */
-#define NORM_CHUNK 4096
-double grad_norm(const float *g, size_t n) {
-    double total = 0.0;
-    for (size_t lo = 0; lo < n; lo += NORM_CHUNK) {
-        size_t hi = lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n;
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (size_t i = lo; i < hi; i++) acc[(i - lo) & 7] += (double)g[i] * (double)g[i];
-        double c = acc[0];
-        for (int j = 1; j < 8; j++) c += acc[j];
-        total += c;
-    }
-    return sqrt(total);
-}
-
-/* Sum of squares of g[lo, hi) in the 8-accumulator order of grad_norm's chunks. */
+/* Sum of squares of g[lo, hi): entry i adds to accumulator (i - lo) mod 8, the accumulators added 0..7. */
 static double piece_sumsq(const float *g, size_t lo, size_t hi) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t i = lo; i < hi; i++) acc[(i - lo) & 7] += (double)g[i] * (double)g[i];
     double c = acc[0];
     for (int j = 1; j < 8; j++) c += acc[j];
     return c;
+}
+
+/* The order of numbaplay/nn/adam.py: chunks of 4096 entries in index order; within a chunk, entry i adds
+ * its square to accumulator (i - chunk start) mod 8, and the accumulators are added 0..7; the chunk sums
+ * are added in chunk order. All in float64. */
+#define NORM_CHUNK 4096
+double grad_norm(const float *g, size_t n) {
+    double total = 0.0;
+    for (size_t lo = 0; lo < n; lo += NORM_CHUNK)
+        total += piece_sumsq(g, lo, lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n);
+    return sqrt(total);
 }
 
 /* Whether the update takes the unit-half step (numbaplay/ppo/update.py unit_halves): mlp, and
