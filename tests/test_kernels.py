@@ -6,7 +6,18 @@ from numba import njit
 
 from numbaplay.nn.adam import _div_by, clip_and_adam, combine_grad_norm, grad_norm
 from numbaplay.nn.mathf import exp32, fma32
-from numbaplay.nn.net import Workspace, backward, backward_shards, forward, forward_pieces
+from numbaplay.nn.net import (
+    FM_MAX_ROWS,
+    FM_MIN_HIDDEN,
+    Workspace,
+    _bias_relu_transpose,
+    backward,
+    backward_shards,
+    feature_major,
+    forward,
+    forward_at,
+    forward_pieces,
+)
 from numbaplay.nn.params import NetSpec, init_params, layout, offsets
 from numbaplay.nn.policy import masked_log_softmax, ppo_head_grads
 from numbaplay.ppo.gae import gae, normalize
@@ -84,6 +95,50 @@ def test_forward_backward_match_twin(arch, obs_size, n_act):
     for name, shape, off in layout(spec):
         size = int(np.prod(shape))
         assert_tensor_close(grad[off:off + size], ref[off:off + size], name)
+
+
+def test_bias_relu_transpose_is_exact():
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=(40, 13)).astype(np.float32)
+    b = rng.normal(size=40).astype(np.float32)
+    out = np.full((13, 40), np.nan, np.float32)
+    want = np.maximum(t + b[:, None], np.float32(0.0))  # float32 sum, then the select
+    _bias_relu_transpose(t, b, out)
+    np.testing.assert_array_equal(t, want)
+    np.testing.assert_array_equal(out, want.T)
+
+
+def test_feature_major_mlp_forward_matches_twin_and_row_major():
+    """An mlp wide enough for the feature-major forward: a few rows at an offset inside larger buffers go
+    feature-major, more than FM_MAX_ROWS go row-major; logits, values and every layer's output (the
+    backward's cache) agree with the twin and with each other."""
+    rng = np.random.default_rng(11)
+    spec = NetSpec("mlp", 18, FM_MIN_HIDDEN, 3, 9)
+    sa, spec_t = spec.array(), tuple(int(v) for v in spec.array())
+    params = init_params(spec, 4)
+    params += rng.normal(scale=0.05, size=params.shape).astype(np.float32)
+    rows = 2 * FM_MAX_ROWS + 8
+    x = (rng.random((rows, 18)) < 0.3).astype(np.float32)
+    _, _, cache = naive.forward_cache(params, spec_t, x)
+    ref_logits, ref_value = naive.forward(params, spec_t, x)
+    outs = {}
+    for r0, n in ((30, 29), (0, FM_MAX_ROWS + 1)):  # rows 30..58 feature-major, then 0..64 row-major
+        assert feature_major(FM_MIN_HIDDEN, n) == (n <= FM_MAX_ROWS)
+        ws = Workspace(sa, rows)
+        logits = np.zeros((rows, 9), np.float32)
+        vpre = np.zeros(rows, np.float32)
+        forward_at(params, sa, offsets(spec), x, r0, n, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre)
+        sl = slice(r0, r0 + n)
+        assert_tensor_close(logits[sl], ref_logits[sl], "logits")
+        assert_tensor_close(np.tanh(vpre[sl]), ref_value[sl], "value")
+        for k in range(3):
+            assert_tensor_close(ws.hs[k, sl], np.maximum(cache["layers"][k][1][sl], 0.0), f"layer {k}")
+            assert np.all(ws.hs[k, sl] >= 0)
+        assert not np.any(ws.hs[:, :r0]) and not np.any(ws.hs[:, r0 + n:])  # only its own rows written
+        outs[n <= FM_MAX_ROWS] = (logits, ws.hs)
+    sl = slice(30, 59)
+    assert_tensor_close(outs[True][0][sl], outs[False][0][sl], "logits, feature-major vs row-major")
+    assert_tensor_close(outs[True][1][:, sl], outs[False][1][:, sl], "layers, feature-major vs row-major")
 
 
 def test_masked_softmax_extremes():

@@ -7,11 +7,13 @@ GELU is the tanh approximation written through a sigmoid, x * sigmoid(k (x + 0.0
 cannot overflow and avoids Numba's slow scalar tanh; its exponential is `numbaplay.nn.mathf.exp32`, so
 the loops over a row vectorise, and its multiply-adds are fused (`numbaplay.nn.mathf.fma32`).
 
-Every kernel works on rows r0..r0+n-1 of caller-owned buffers (a `Workspace`; `forward` and `backward`
-on the first n); GEMMs go to BLAS through `numbaplay.nn.blas`, elementwise work stays in plain loops in
-row order. `forward_nets` (and `forward_pieces`, `backward_shards` on top of it and its twin) run pieces
-of rows fixed by `numbaplay.nn.rows` on the Numba threads, each piece its own single-threaded BLAS calls,
-so results do not depend on the number of Numba threads.
+An mlp forward of a few rows with wide layers computes each layer feature-major, W h^T, and keeps h for
+the backward (`feature_major`). Every kernel works on rows r0..r0+n-1 of caller-owned buffers (a
+`Workspace`; `forward` and `backward` on the first n); GEMMs go to BLAS through `numbaplay.nn.blas`,
+elementwise work stays in plain loops in row order. `forward_nets` (and `forward_pieces`,
+`backward_shards` on top of it and its twin) run pieces of rows fixed by `numbaplay.nn.rows` on the Numba
+threads, each piece its own single-threaded BLAS calls, so results do not depend on the number of Numba
+threads.
 """
 import math
 
@@ -30,6 +32,22 @@ GELU_K = np.float32(2.0 * math.sqrt(2.0 / math.pi))
 GELU_C = np.float32(0.044715)
 GELU_C3 = np.float32(0.134145)
 LN_EPS = np.float32(1e-5)
+
+
+# An mlp forward of n rows runs feature-major (`forward_at`) when hidden >= FM_MIN_HIDDEN and n <= FM_MAX_ROWS.
+# With weights stored (out, in), the row-major form x W^T makes BLAS pack a transposed copy of W on every
+# call, which at a few rows costs more than the product; W x^T does not. Measured on this 2-core machine
+# (bench_update_scaling, bench_threads, alternating runs): ttt-seed's (hidden 256) update with 32-row shards
+# faster; with every mlp forward feature-major, the tictactoe preset's (hidden 128) update and rollout and
+# ttt-seed's rollout (pieces of up to 128 rows) slower (docs/ALGORITHM.md).
+FM_MIN_HIDDEN = 256
+FM_MAX_ROWS = 64
+
+
+@njit(cache=True, inline="always")
+def feature_major(hid, n):
+    """Whether an mlp forward of n rows with `hid` units a layer runs feature-major (FM_MIN_HIDDEN, FM_MAX_ROWS)."""
+    return hid >= FM_MIN_HIDDEN and n <= FM_MAX_ROWS
 
 
 class Workspace:
@@ -129,6 +147,26 @@ def _add_bias(out, b, relu):
         for j in range(h):
             v = out[i, j] + b[j]
             out[i, j] = v if (not relu or v > 0) else np.float32(0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _bias_relu_transpose(t, b, out):
+    """t = relu(t + b[:, None]) in place, a select as in `_add_bias` (t: float32[H, n], one unit a row), and
+    out = t^T (out: float32[n, H], row-major rows); the transpose goes 16 units at a time."""
+    hid, n = t.shape
+    zero = np.float32(0.0)
+    for j in range(hid):
+        bj = b[j]
+        tj = t[j]
+        for i in range(n):
+            v = tj[i] + bj
+            tj[i] = v if v > 0 else zero
+    for j0 in range(0, hid, 16):
+        j1 = min(j0 + 16, hid)
+        for i in range(n):
+            oi = out[i]
+            for j in range(j0, j1):
+                oi[j] = t[j, i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -239,21 +277,41 @@ def forward_at(params, spec, offs, x, r0, n, hs, us, pre, xh, rs, logits, vpre):
 
     params: float32[P]; spec: int64[5]; offs: int64[T+1]; x: float32[>=r0+n, obs];
     hs, us, pre, xh: float32[L, >=r0+n, H]; rs: float32[L, >=r0+n]; out logits: float32[>=r0+n, A];
-    out vpre: float32[>=r0+n] (value before tanh). mlp: hs[k] is layer k's output. resmlp: hs[0] ends as
-    the last residual stream h_{L-1}, hs[k] (k >= 1) holds block k's GELU sigmoid for the backward, pre[k-1]
-    its pre-activation, us/xh/rs the LayerNorm outputs, x-hats and 1/std.
+    out vpre: float32[>=r0+n] (value before tanh). mlp: hs[k] is layer k's output, `pre` scratch for the
+    feature-major form. resmlp: hs[0] ends as the last residual stream h_{L-1}, hs[k] (k >= 1) holds block
+    k's GELU sigmoid for the backward, pre[k-1] its pre-activation, us/xh/rs the LayerNorm outputs, x-hats
+    and 1/std.
     """
     obs_size, hid, depth, n_act = spec[1], spec[2], spec[3], spec[4]
     zero = np.float32(0.0)
     r1 = r0 + n
+    if n <= 0:
+        return
     if spec[0] == MLP:
+        # Feature-major (`feature_major`): layer k's pre-activations as t = W_k h_{k-1}^T (hid x n, in `pre`,
+        # which an mlp does not otherwise use), then bias and ReLU on t, and hs[k] = t^T for the backward;
+        # t is the next layer's input as it stands. Otherwise row-major: hs[k] = h_{k-1} W_k^T, bias, ReLU.
+        fm = feature_major(hid, n)
+        ft = pre.reshape(-1)
+        stride = pre.shape[1] * hid
+        t = ft[r0 * hid:r1 * hid].reshape(hid, n)
         for k in range(depth):
             fan_in = obs_size if k == 0 else hid
             w = params[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in)
             b = params[offs[2 * k + 1]:offs[2 * k + 2]]
-            src = x[r0:r1] if k == 0 else hs[k - 1, r0:r1]
-            gemm_nt(hs[k, r0:r1], src, w, zero)
-            _add_bias(hs[k, r0:r1], b, True)
+            if fm:
+                base = k * stride + r0 * hid
+                tk = ft[base:base + hid * n].reshape(hid, n)
+                if k == 0:
+                    gemm_nt(tk, w, x[r0:r1], zero)
+                else:
+                    gemm_nn(tk, w, t, zero)
+                _bias_relu_transpose(tk, b, hs[k, r0:r1])
+                t = tk
+            else:
+                src = x[r0:r1] if k == 0 else hs[k - 1, r0:r1]
+                gemm_nt(hs[k, r0:r1], src, w, zero)
+                _add_bias(hs[k, r0:r1], b, True)
         y = hs[depth - 1, r0:r1]
     else:
         # The residual stream h stays in hs[0], updated in place; hs[k] keeps block k's GELU sigmoid.
