@@ -20,7 +20,7 @@ from numbaplay.errors import ConfigError, NumbaplayError
 from numbaplay.eval.evaluate import evaluate_agent
 from numbaplay.nn.blas import kernel_blas, kernel_blas_info
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.sysinfo import cpu_model
+from numbaplay.sysinfo import cpu_model, git_state
 
 
 class OutputDirError(NumbaplayError):
@@ -52,6 +52,13 @@ def machine_info() -> dict:
     info["cpu"] = cpu_model()
     info["kernel_blas"] = kernel_blas()
     info["kernel_blas_version"] = kernel_blas_info()["version"]
+    root = Path(__file__).resolve().parents[1]
+    if (root / ".git").exists():  # a checkout, not an installed copy: the code a timing belongs to
+        state = git_state(root, short=True)
+        modified = state["modified"]
+        info["git"] = {"commit": state["commit"],
+                       "modified_code": None if modified is None else [f for f in modified
+                                                                       if not f.startswith("results/")]}
     return info
 
 
