@@ -14,7 +14,10 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
 # The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
 ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
-ACCEPTANCE = "ttt_optimal_session7"  # the latest Tic-Tac-Toe acceptance run
+ACCEPTANCE = "ttt_optimal_session8"  # the latest Tic-Tac-Toe acceptance run
+# The files the previous results/speed.md was generated from, and that pass's acceptance run.
+PREVIOUS = BENCH / "previous_pass"
+PREVIOUS_ACCEPTANCE = "ttt_optimal_session7"
 ISSUE_PEAK_GFLOPS = 175.0  # the issue: "about 150-175 GFLOP/s on both cores"; the upper end, the harder test
 
 
@@ -231,6 +234,64 @@ def goals_section() -> str:
     return md_table(("goal", "measured", "met"), rows)
 
 
+def _acceptance(name: str) -> dict:
+    acc = json.loads((RESULTS / name / "summary.json").read_text())
+    walls = sorted(r["train_wall_s"] for r in acc["runs"] if r["optimal"])
+    return {"median": walls[len(walls) // 2], "slowest": walls[-1],
+            "iterations": [(r["seed"], r["iterations"]) for r in acc["runs"]]}
+
+
+def _commit(record: dict) -> str:
+    git = record.get("git") or {}
+    return git.get("commit") or "?"
+
+
+def pass_note() -> str:
+    """Which code the pass measured, from the commit bench_torch_vs_numba recorded."""
+    return (f"They ran one after the other at commit `{_commit(load('torch_vs_numba.json'))[:7]}` (as "
+            "`bench_torch_vs_numba.py` recorded it), starting from an empty Numba cache.")
+
+
+def previous_section() -> str:
+    """The figures that move with the machine's state, this pass next to the previous one."""
+    if not PREVIOUS.exists():
+        return "(no previous pass kept)"
+    rows = []
+
+    def row(what, before, now, unit="", fmt="{:.1f}"):
+        rows.append((what, fmt.format(before) + unit, fmt.format(now) + unit, f"{now / before:.2f}"))
+
+    def prev(name):
+        return json.loads((PREVIOUS / name).read_text())
+
+    t0, t1 = prev("torch_vs_numba.json"), load("torch_vs_numba.json")
+    by0 = {p["preset"]: p for p in t0["presets"]}
+    by1 = {p["preset"]: p for p in t1["presets"]}
+    for name in ("ttt-seed", "c4-seed"):
+        a, b = by0[name], by1[name]
+        row(f"`{name}` numbaplay iteration", a["numbaplay"]["iteration_s"] * 1e3, b["numbaplay"]["iteration_s"] * 1e3,
+            " ms")
+        row(f"`{name}` PyTorch iteration", a["torch"]["iteration_s"] * 1e3, b["torch"]["iteration_s"] * 1e3, " ms")
+        row(f"`{name}` PyTorch / numbaplay", a["ratio_torch_over_numbaplay"], b["ratio_torch_over_numbaplay"], "x",
+            "{:.2f}")
+    p0, p1 = prev("profile_c4-seed.json"), load("profile_c4-seed.json")
+    row("`c4-seed` fused update (profile)", p0["fused"]["update"]["median_s"] * 1e3,
+        p1["fused"]["update"]["median_s"] * 1e3, " ms")
+    a0, a1 = _acceptance(PREVIOUS_ACCEPTANCE), _acceptance(ACCEPTANCE)
+    row("`tictactoe` to optimal play, median of 5 seeds", a0["median"], a1["median"], " s")
+    row("`tictactoe` to optimal play, slowest of 5 seeds", a0["slowest"], a1["slowest"], " s")
+    s0, s1 = prev("startup.json"), json.loads((RESULTS / "startup.json").read_text())
+    row("cold compile, `train tictactoe`", s0["cold_compile_s"], s1["cold_compile_s"], " s")
+    row("warm start, `train tictactoe`", s0["warm_total_s"], s1["warm_total_s"], " s", "{:.2f}")
+    same = "the same" if a0["iterations"] == a1["iterations"] else "different"
+    return "\n".join([
+        f"The previous pass's files are kept under `results/bench/previous_pass/` (PyTorch comparison at commit "
+        f"`{_commit(t0)[:7]}`, started {t0['started']}; this pass's started {t1['started']}), its "
+        f"acceptance run under `results/{PREVIOUS_ACCEPTANCE}/`. The `tictactoe` acceptance runs took {same} "
+        "iteration counts seed by seed, so any change in their time is the machine's.", "",
+        md_table(("figure", "previous pass", "this pass", "this / previous"), rows)])
+
+
 def games_section() -> str:
     r = load("games_scaling_ttt-seed.json")
     rows = [(g, f"{v['transitions_per_iter']:.0f}", ms(v["iteration"]["median_s"]),
@@ -266,6 +327,7 @@ def records_section(last: int = 12) -> str:
 def main() -> int:
     parts = {
         "iteration_note": iteration_note,
+        "pass_note": pass_note, "previous": previous_section,
         "games": games_section,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section, "blas": blas_section,
@@ -294,6 +356,7 @@ the commands that wrote them are shown with each table. Machine: 2 cores of an I
 were run:
 
 ```
+numbaplay compare-c --game all --size both --replays 10000 --iterations 0 --json
 numbaplay profile tictactoe --preset ttt-seed --skip 10 --iterations 5 --json
 numbaplay profile connect4 --preset c4-seed --iterations 2 --json
 numbaplay profile tictactoe --preset ttt-seed --iterations 5 --json
@@ -310,33 +373,24 @@ python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5
 NUMBAPLAY_BLAS=openblas python benchmarks/bench_c_vs_numba.py --warmup 1 --iterations 5 \\
     --out results/bench/c_vs_numba_openblas.json
 python benchmarks/bench_torch_vs_numba.py --rounds 8 --iterations ttt-seed=5 c4-seed=3
-python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
-python benchmarks/bench_blas.py --rounds 3
-python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/ttt_optimal_session7
 python scripts/measure_startup.py --repeats 3
 python scripts/measure_startup.py --repeats 1 --preset connect4 --out results/startup_connect4.json
-```
-
-They ran at commit `efc5117`, where every mlp took the unit-half update. Two later commits changed what
-some of them measure, and those were run again at `e4319f2`: `9641ba5` compiles one update kernel per
-design instead of both in one, and `e4319f2` gives the unit-half step only to an mlp whose minibatch
-activations are at most twice its parameters (`ttt-seed` keeps it; the `tictactoe` preset went back to row
-shards, on which its update measured faster). Re-run there, in this order:
-
-```
-numbaplay compare-c --game all --size both --replays 10000 --iterations 0 --json
-numbaplay profile tictactoe --skip 60 --iterations 5 --json
+python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
+python benchmarks/bench_blas.py --rounds 3
 python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}
-python scripts/measure_startup.py --repeats 3
 ```
 
-The `ttt-seed` and `c4-seed` figures run the same kernel code at both commits; the `connect4` start-up
-was measured again at `9641ba5`, whose `train connect4` compiles what `e4319f2`'s does. The recorded optimisation
+{pass_note} The machine's speed changes from hour to hour (other jobs share it): "This pass against
+the previous one" sets the figures that move with it next to the previous pass's. The recorded optimisation
 steps (the last section but one) were measured by their own runs; each record holds its command.
 
 ## The goals
 
 {goals}
+
+## This pass against the previous one
+
+{previous}
 
 ## Against PyTorch, side by side
 
