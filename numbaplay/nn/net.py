@@ -59,7 +59,7 @@ class Workspace:
         z = aligned_zeros  # each buffer on its own cache lines: threads write different rows of them
         self.hs = z((depth, rows, hid))    # mlp: layer outputs; resmlp: stream, sigmoids
         self.us = z((depth, rows, hid))    # resmlp: LayerNorm outputs; mlp update: dL/d pre-activation
-        self.pre = z((depth, rows, hid))   # pre-GELU activations (resmlp)
+        self.pre = z((depth, rows, hid))   # pre-GELU activations (resmlp); feature-major layers (mlp)
         self.xh = z((depth, rows, hid))    # normalised x-hat (resmlp)
         self.rs = z((depth, rows))         # 1 / sqrt(var + eps) (resmlp)
         self.dh = z((rows, hid))           # backward scratch
