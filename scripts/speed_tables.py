@@ -292,6 +292,23 @@ def previous_section() -> str:
         md_table(("figure", "previous pass", "this pass", "this / previous"), rows)])
 
 
+def machine_note() -> str:
+    """How much slower or faster the machine ran this pass than the previous one, from the Tic-Tac-Toe
+    acceptance runs when both took the same iterations (then only the machine differs)."""
+    if not PREVIOUS.exists():
+        return ""
+    a0, a1 = _acceptance(PREVIOUS_ACCEPTANCE), _acceptance(ACCEPTANCE)
+    if a0["iterations"] != a1["iterations"]:
+        return ""
+    f = a1["median"] / a0["median"]
+    s0 = json.loads((PREVIOUS / "startup.json").read_text())
+    return (f"The same `tictactoe` acceptance runs as in the previous pass (the same iterations seed by seed) "
+            f"took {f:.2f}x as long at the median here: the machine ran {'slower' if f > 1 else 'faster'}. Goals "
+            f"on absolute times move with it; in the previous pass: to optimal play median {a0['median']:.1f} s, "
+            f"slowest {a0['slowest']:.1f} s; cold compile {s0['cold_compile_s']:.1f} s; warm start "
+            f"{s0['warm_total_s']:.2f} s (\"This pass against the previous one\" below).")
+
+
 def games_section() -> str:
     r = load("games_scaling_ttt-seed.json")
     rows = [(g, f"{v['transitions_per_iter']:.0f}", ms(v["iteration"]["median_s"]),
@@ -327,7 +344,7 @@ def records_section(last: int = 12) -> str:
 def main() -> int:
     parts = {
         "iteration_note": iteration_note,
-        "pass_note": pass_note, "previous": previous_section,
+        "pass_note": pass_note, "previous": previous_section, "machine_note": machine_note,
         "games": games_section,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section, "blas": blas_section,
@@ -385,6 +402,8 @@ the previous one" sets the figures that move with it next to the previous pass's
 steps (the last section but one) were measured by their own runs; each record holds its command.
 
 ## The goals
+
+{machine_note}
 
 {goals}
 
