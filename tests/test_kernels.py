@@ -378,3 +378,21 @@ def test_adam_division_by_sqrt_bc2_is_exact():
     for t in (1, 2, 3, 10, 99, 1000, 4321, 10_000, 25_000):
         s = np.float32(np.sqrt(1.0 - 0.999**t))
         assert _div_mismatches(xs, s) == 0, t
+
+
+def test_agents_share_a_workspace_without_mixing_results():
+    """Agents reuse one workspace per network shape (numbaplay.agent._workspace); interleaved forwards of
+    different shapes, parameters and row counts each match the twin."""
+    from numbaplay.agent import Agent
+
+    rng = np.random.default_rng(3)
+    specs = [NetSpec("mlp", 18, 16, 3, 9), NetSpec("resmlp", 18, 16, 3, 9), NetSpec("mlp", 18, 16, 3, 9)]
+    agents = [Agent("tictactoe", spec, init_params(spec, seed) + rng.normal(scale=0.1, size=n_p).astype(np.float32))
+              for seed, spec in enumerate(specs) for n_p in [init_params(spec, 0).shape[0]]]
+    for n in (5, 200, 3, 70):
+        for agent in agents:
+            obs = (rng.random((n, 18)) < 0.3).astype(np.float32)
+            logits, value = agent.forward(obs)
+            ref_logits, ref_value = naive.forward(agent.params, tuple(int(v) for v in agent.spec.array()), obs)
+            assert_tensor_close(logits, ref_logits, "logits")
+            assert_tensor_close(value, ref_value, "value")
