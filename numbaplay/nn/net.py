@@ -149,6 +149,13 @@ def _add_bias(out, b, relu):
             out[i, j] = v if (not relu or v > 0) else np.float32(0.0)
 
 
+@njit(cache=True, inline="always")
+def _fm_block(pre, k, r0, n):
+    """Layer k's feature-major block for rows r0..r0+n-1: float32[H, n] over the same memory as pre[k, r0:r0+n]."""
+    hid = pre.shape[2]
+    return pre[k].reshape(-1)[r0 * hid:(r0 + n) * hid].reshape(hid, n)
+
+
 @njit(cache=True, error_model="numpy")
 def _bias_relu_transpose(t, b, out):
     """t = relu(t + b[:, None]) in place, a select as in `_add_bias` (t: float32[H, n], one unit a row), and
@@ -269,6 +276,19 @@ def _heads_grad(grad, spec, offs, dl, dv, y):
     grad[offs[t + 3]] = s
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _heads_input_grad(d, params, spec, offs, dl, dv):
+    """d = dL/dy = dl pi.W + dv v.W (rows of dL/dlogits dl and dL/dvpre dv): the first step of every
+    backward chain."""
+    hid, n_act = spec[2], spec[4]
+    t = _heads_start(spec, offs)
+    vw = params[offs[t + 2]:offs[t + 3]]
+    gemm_nn(d, dl, params[offs[t]:offs[t + 1]].reshape(n_act, hid), np.float32(0.0))
+    for i in range(d.shape[0]):
+        for j in range(hid):
+            d[i, j] += dv[i] * vw[j]
+
+
 @njit(cache=True, error_model="numpy")
 def forward(params, spec, offs, x, n, hs, us, pre, xh, rs, logits, vpre):
     """Forward pass on rows 0..n-1 (`forward_at` with r0 = 0)."""
@@ -297,22 +317,17 @@ def forward_at(params, spec, offs, x, r0, n, hs, us, pre, xh, rs, logits, vpre):
         # which an mlp does not otherwise use), then bias and ReLU on t, and hs[k] = t^T for the backward;
         # t is the next layer's input as it stands. Otherwise row-major: hs[k] = h_{k-1} W_k^T, bias, ReLU.
         fm = feature_major(hid, n)
-        ft = pre.reshape(-1)
-        stride = pre.shape[1] * hid
-        t = ft[r0 * hid:r1 * hid].reshape(hid, n)
         for k in range(depth):
             fan_in = obs_size if k == 0 else hid
             w = params[offs[2 * k]:offs[2 * k + 1]].reshape(hid, fan_in)
             b = params[offs[2 * k + 1]:offs[2 * k + 2]]
             if fm:
-                base = k * stride + r0 * hid
-                tk = ft[base:base + hid * n].reshape(hid, n)
+                t = _fm_block(pre, k, r0, n)
                 if k == 0:
-                    gemm_nt(tk, w, x[r0:r1], zero)
+                    gemm_nt(t, w, x[r0:r1], zero)
                 else:
-                    gemm_nn(tk, w, t, zero)
-                _bias_relu_transpose(tk, b, hs[k, r0:r1])
-                t = tk
+                    gemm_nn(t, w, _fm_block(pre, k - 1, r0, n), zero)
+                _bias_relu_transpose(t, b, hs[k, r0:r1])
             else:
                 src = x[r0:r1] if k == 0 else hs[k - 1, r0:r1]
                 gemm_nt(hs[k, r0:r1], src, w, zero)
@@ -364,20 +379,14 @@ def backward_at(grad, params, spec, offs, x, r0, n, hs, us, pre, xh, rs, dlogits
     dh, dt: float32[>=r0+n, H] scratch; other arguments as in `forward` (its cache for these rows).
     resmlp reuses `pre` as scratch: run `forward` again before another `backward`.
     """
-    obs_size, hid, depth, n_act = spec[1], spec[2], spec[3], spec[4]
+    obs_size, hid, depth = spec[1], spec[2], spec[3]
     zero = np.float32(0.0)
     r1 = r0 + n
     dv = dvpre[r0:r1]
     y = hs[depth - 1, r0:r1] if spec[0] == MLP else us[depth - 1, r0:r1]
-    t = _heads_start(spec, offs)
     _heads_grad(grad, spec, offs, dlogits[r0:r1], dv, y)
-    vw = params[offs[t + 2]:offs[t + 3]]
-    # dL/dy = dlogits pi.W + dvpre v.W
     d = dh[r0:r1]
-    gemm_nn(d, dlogits[r0:r1], params[offs[t]:offs[t + 1]].reshape(n_act, hid), zero)
-    for i in range(n):
-        for j in range(hid):
-            d[i, j] += dv[i] * vw[j]
+    _heads_input_grad(d, params, spec, offs, dlogits[r0:r1], dv)
     if spec[0] == MLP:
         nxt = dt[r0:r1]
         for k in range(depth - 1, -1, -1):
@@ -418,17 +427,10 @@ def backward_inputs_at(dys, params, spec, offs, r0, n, hs, dlogits, dvpre):
     """mlp, rows r0..r0+n-1: the loss gradient at every layer's pre-activation, dys[k] = dL/dh_k * relu'
     (the dX chain of `backward_at`, bit for bit), and no weight gradient; `weight_grads_units` makes
     those from dys over all rows. dys: float32[L, >=r0+n, H]; other arguments as in `backward_at`."""
-    hid, depth, n_act = spec[2], spec[3], spec[4]
+    hid, depth = spec[2], spec[3]
     zero = np.float32(0.0)
     r1 = r0 + n
-    t = _heads_start(spec, offs)
-    dv = dvpre[r0:r1]
-    vw = params[offs[t + 2]:offs[t + 3]]
-    d = dys[depth - 1, r0:r1]
-    gemm_nn(d, dlogits[r0:r1], params[offs[t]:offs[t + 1]].reshape(n_act, hid), zero)
-    for i in range(n):
-        for j in range(hid):
-            d[i, j] += dv[i] * vw[j]
+    _heads_input_grad(dys[depth - 1, r0:r1], params, spec, offs, dlogits[r0:r1], dvpre[r0:r1])
     for k in range(depth - 1, -1, -1):
         _relu_mask(dys[k, r0:r1], hs[k, r0:r1])
         if k > 0:

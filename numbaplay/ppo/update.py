@@ -133,6 +133,12 @@ def _unit_grads(part, grad, partial, spec, offs, bx, n, hs, us, dlogits, dvpre):
     flush_exit(fp)
 
 
+@njit(cache=True, inline="always")
+def _role_parts(role):
+    """[first, last): the shards and unit parts a thread of `role` takes (0 or 1: its own; SOLO: both)."""
+    return (1 if role == 1 else 0), (1 if role == 0 else UNIT_PARTS)
+
+
 @njit(cache=True)
 def unit_gradient(role, sync, phase, cuts, lo, perm, grad, partial, params, spec, offs, obs, mask, action, logp,
                   adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh,
@@ -140,8 +146,7 @@ def unit_gradient(role, sync, phase, cuts, lo, perm, grad, partial, params, spec
     """The rows and units phases of one unit-half step on the minibatch perm[lo:lo+n], n = cuts[-1], as
     this thread's share (`unit_epochs`), each followed by a `sync_point`; returns the next phase. After it
     grad holds the minibatch gradient and partial each part's sum of squares (`unit_norm`)."""
-    first = 1 if role == 1 else 0
-    last = 1 if role == 0 else UNIT_PARTS
+    first, last = _role_parts(role)
     n = cuts[cuts.shape[0] - 1]
     for s in range(first, min(last, cuts.shape[0] - 1)):
         _unit_rows(s, cuts, lo, perm, params, spec, offs, obs, mask, action, logp, adv, ret, bx, bmask, baction,
@@ -165,8 +170,7 @@ def unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, log
     """
     if role == IDLE:
         return t
-    first = 1 if role == 1 else 0
-    last = 1 if role == 0 else UNIT_PARTS
+    first, last = _role_parts(role)
     perm = np.empty(n, dtype=np.int64)
     bounds = minibatch_bounds(n, batch_size)
     k = bounds.shape[0] - 1
