@@ -386,3 +386,47 @@ def test_rejects_bad_logits():
     # illegal entries are ignored whatever they hold
     result = tt.evaluate_tictactoe(lambda obs, legal_mask: np.where(legal_mask == 1, 0.0, np.nan))
     assert result["exploitability_greedy"] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "float64 with -inf"])
+def test_policies_kernel_matches_numpy_policies(kind):
+    # The evaluation's one-pass kernel against `greedy_policy` and `sampled_policy` (vectorised NumPy):
+    # the greedy policy and action exactly, the sampled policy to within a few roundings (NumPy's
+    # vectorised exp and log against libm's).
+    rng = np.random.default_rng(11)
+    graph = tt._get_graph()
+    mask = graph["mask"]
+    if kind == "ties":
+        logits = rng.integers(0, 3, size=mask.shape).astype(np.float32)
+    else:
+        logits = rng.normal(0.0, 3.0, size=mask.shape).astype(np.float32 if kind == "normal" else np.float64)
+    if kind == "float64 with -inf":  # a legal move the network rules out entirely keeps probability 0
+        rows = np.flatnonzero(mask.sum(axis=1) > 1)[::7]
+        logits[rows, np.argmax(mask[rows] != 0, axis=1)] = -np.inf
+    full_greedy = np.zeros((tt.N_LEGAL, 9))
+    full_sampled = np.zeros((tt.N_LEGAL, 9))
+    action = np.zeros(tt.N_LEGAL, dtype=np.int64)
+    bad, dead = tt._policies_kernel(logits.astype(np.float64), mask, graph["nonterminal"], full_greedy,
+                                    full_sampled, action)
+    assert (bad, dead) == (0, 0)
+    rows = graph["nonterminal"]
+    greedy = tt.greedy_policy(logits, mask)
+    np.testing.assert_array_equal(full_greedy[rows], greedy)
+    np.testing.assert_array_equal(action[rows], np.argmax(greedy, axis=1))
+    np.testing.assert_allclose(full_sampled[rows], tt.sampled_policy(logits, mask), rtol=2e-15, atol=0)
+    terminal = np.setdiff1d(np.arange(tt.N_LEGAL), rows)
+    assert not full_greedy[terminal].any() and not full_sampled[terminal].any() and not action[terminal].any()
+    assert np.all((full_sampled[rows] == 0) == ((mask == 0) | np.isneginf(logits)))
+
+
+def test_policies_kernel_counts_bad_rows():
+    graph = tt._get_graph()
+    mask = graph["mask"]
+    logits = np.zeros(mask.shape)
+    legal = [np.flatnonzero(mask[i]) for i in range(3)]
+    logits[0, legal[0][0]] = np.nan
+    logits[1, legal[1][-1]] = np.inf
+    logits[2, legal[2]] = -np.inf  # no finite legal logit
+    logits[3, np.flatnonzero(mask[3] == 0)] = np.nan  # illegal entries are ignored
+    out = (np.zeros((tt.N_LEGAL, 9)), np.zeros((tt.N_LEGAL, 9)), np.zeros(tt.N_LEGAL, dtype=np.int64))
+    assert tt._policies_kernel(logits, mask, graph["nonterminal"], *out) == (2, 1)

@@ -242,6 +242,57 @@ def _reach_kernel(reached, agent_action, children, ply, status, agent_seat):
                     reached[c] = 1
 
 
+@njit(cache=True)
+def _policies_kernel(logits, mask, rows, full_greedy, full_sampled, greedy_action):
+    """The greedy and sampled policies of `greedy_policy` and `sampled_policy`, scattered over all
+    positions, in one pass over the logits; returns (rows with a NaN or +inf legal logit, rows with no
+    finite legal logit), and the outputs are complete only when both are 0.
+
+    logits: float64[n, 9]; mask: uint8[n, 9]; rows: int64[n] (the row of each in the full graph);
+    out full_greedy, full_sampled: float64[N, 9] (zero on the rows not listed); out greedy_action:
+    int64[N] (0 on the rows not listed). The sampled row follows `sampled_policy`: shift by the legal
+    maximum, the normaliser summed in NumPy's order for nine terms, exp(shifted - log z).
+    """
+    n, a = logits.shape
+    bad = 0
+    dead = 0
+    e = np.zeros(a, dtype=np.float64)
+    for i in range(n):
+        best = -np.inf
+        arg = -1
+        row_bad = False
+        for c in range(a):
+            if mask[i, c] != 0:
+                v = logits[i, c]
+                if np.isnan(v) or v == np.inf:
+                    row_bad = True
+                elif v > best:
+                    best = v
+                    arg = c
+        if row_bad:
+            bad += 1
+            continue
+        if best == -np.inf:
+            dead += 1
+            continue
+        r = rows[i]
+        full_greedy[r, arg] = 1.0
+        greedy_action[r] = arg
+        for c in range(a):
+            e[c] = np.exp(logits[i, c] - best) if mask[i, c] != 0 else 0.0
+        if a == 9:  # NumPy's pairwise order for a row of nine: eight in a tree, then the ninth
+            z = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7])) + e[8]
+        else:
+            z = 0.0
+            for c in range(a):
+                z += e[c]
+        log_z = np.log(z)
+        for c in range(a):
+            if mask[i, c] != 0:
+                full_sampled[r, c] = np.exp((logits[i, c] - best) - log_z)
+    return bad, dead
+
+
 # ---------------------------------------------------------------------------------------------------
 # Public helpers.
 
@@ -402,31 +453,36 @@ def evaluate_tictactoe(logits_fn, sampled_threshold: float = 0.01) -> dict:
     """
     graph = _get_graph()
     mask = graph["mask"]
-    logits = logits_fn(graph["obs"].copy(), mask.copy())
-    greedy = greedy_policy(logits, mask)
-    sampled = sampled_policy(logits, mask)
+    logits = np.asarray(logits_fn(graph["obs"].copy(), mask.copy()))
+    if logits.shape != mask.shape:
+        raise ValueError(f"logits have shape {logits.shape}, expected {mask.shape}")
+    full_greedy = np.zeros((N_LEGAL, N_CELLS), dtype=np.float64)
+    full_sampled = np.zeros((N_LEGAL, N_CELLS), dtype=np.float64)
+    greedy_action = np.zeros(N_LEGAL, dtype=np.int64)
+    bad, dead = _policies_kernel(np.ascontiguousarray(logits, dtype=np.float64), mask, graph["nonterminal"],
+                                 full_greedy, full_sampled, greedy_action)
+    if bad:
+        raise ValueError(f"{bad} positions have a NaN or +inf logit on a legal move")
+    if dead:
+        raise ValueError(f"{dead} positions have no legal move with a finite logit")
 
     result: dict = {}
     seat_names = ("first", "second")
-    # Each policy is checked and scattered over all positions once, then used for both seats.
-    full_greedy = _full_policy(greedy, "greedy policy")
-    for name, full in (("greedy", full_greedy), ("sampled", _full_policy(sampled, "sampled policy"))):
+    for name, full in (("greedy", full_greedy), ("sampled", full_sampled)):
         per_seat = [_best_response(full, seat) for seat in (0, 1)]
         result[f"exploitability_{name}"] = (per_seat[0] + per_seat[1]) / 2.0
         for seat, value in zip(seat_names, per_seat):
             result[f"exploitability_{name}_{seat}"] = value
     result["sampled_below_threshold"] = bool(result["exploitability_sampled"] < sampled_threshold)
 
-    greedy_action = np.zeros(N_LEGAL, dtype=np.int64)
-    greedy_action[graph["nonterminal"]] = np.argmax(greedy, axis=1)
     keeps, faced = _optimal_moves(greedy_action)
     n_faced = int(faced.sum())
     result["optimal_move_rate"] = float((keeps & faced).sum() / n_faced)
     result["optimal_move_positions"] = n_faced
     result["optimal_move_rate_all"] = float(keeps.sum() / N_NONTERMINAL)
 
-    for opponent_name, opponent in (("random", random_policy()), ("perfect", perfect_policy())):
-        full_opponent = _full_policy(opponent, "opponent policy")
+    for opponent_name in ("random", "perfect"):
+        full_opponent = graph[opponent_name]  # already over all positions, zero on terminal ones
         per_seat = [_outcomes(full_greedy, full_opponent, seat) for seat in (0, 1)]
         outcomes = ("win", "draw", "loss")
         for k, outcome in enumerate(outcomes):
