@@ -335,8 +335,10 @@ def records_section(last: int = 12) -> str:
     rows = []
     for r in recs:
         update = sum(v for k, v in r["phases"].items() if k.startswith("update/"))
-        rows.append((r["date"], r["preset"], r.get("skip", 0), ms(r["iteration_s"]), ms(update), r["step"]))
-    return md_table(("date", "preset", "skip", "iteration ms", "update phases ms", "step"), rows)
+        evaluation = r["phases"].get("evaluation")  # timed apart from the iteration, when the run evaluated
+        rows.append((r["date"], r["preset"], r.get("skip", 0), ms(r["iteration_s"]), ms(update),
+                     "" if evaluation is None else ms(evaluation), r["step"]))
+    return md_table(("date", "preset", "skip", "iteration ms", "update phases ms", "evaluation ms", "step"), rows)
 
 
 def main() -> int:
@@ -458,7 +460,9 @@ its weight gradient over all rows, its norm share and its Adam step on the core 
 Each row is one `numbaplay profile` run appended to `results/optimisations.jsonl` with `--record`, and each
 record holds its command. A "before:" row and the rows that follow it for the same preset were measured
 with the same command, one after the other. Iteration: the fused iteration's median; update phases: the
-sum of the profile's update phases (timed in separate loops, so they can exceed the fused iteration).
+sum of the profile's update phases (timed in separate loops, so they can exceed the fused iteration);
+evaluation: one evaluation, timed apart from the iteration (Tic-Tac-Toe runs evaluate every `eval_every`
+iterations).
 
 {records}
 
