@@ -308,13 +308,20 @@ def machine_note() -> str:
 
 
 def games_section() -> str:
-    r = load("games_scaling_ttt-seed.json")
-    rows = [(g, f"{v['transitions_per_iter']:.0f}", ms(v["iteration"]["median_s"]),
-             f"{v['rollout']['us_per_transition']:.1f}", f"{v['update']['us_per_transition']:.1f}",
-             f"{v['iteration']['us_per_transition']:.1f}") for g, v in r["sizes"].items()]
-    return "\n".join([f"`{r['command']}` (Numba threads {r['numba_threads']}; load at end `{r['uptime_end']}`)",
-                      "", md_table(("games", "transitions", "iteration ms", "rollout us/transition",
-                                    "update us/transition", "total us/transition"), rows)])
+    parts = []
+    for name in ("ttt-seed", "c4-seed"):
+        if not (BENCH / f"games_scaling_{name}.json").exists():
+            continue
+        r = load(f"games_scaling_{name}.json")
+        rows = [(g, f"{v['transitions_per_iter']:.0f}", ms(v["iteration"]["median_s"]),
+                 f"{v['rollout']['us_per_transition']:.1f}", f"{v['update']['us_per_transition']:.1f}",
+                 f"{v['iteration']['us_per_transition']:.1f}") for g, v in r["sizes"].items()]
+        commit = (r.get("machine", {}).get("git") or {}).get("commit", "?")
+        parts += [f"`{r['command']}` (at commit `{commit}`; Numba threads {r['numba_threads']}; load at end "
+                  f"`{r['uptime_end']}`)",
+                  "", md_table(("games", "transitions", "iteration ms", "rollout us/transition",
+                                "update us/transition", "total us/transition"), rows), ""]
+    return "\n".join(parts).rstrip("\n")
 
 
 def iteration_note() -> str:
@@ -451,7 +458,7 @@ its weight gradient over all rows, its norm share and its Adam step on the core 
 
 {update_scaling}
 
-## Cost as games per iteration grow (`ttt-seed`, iteration 0 replayed)
+## Cost as games per iteration grow (iteration 0 replayed)
 
 {games}
 
