@@ -10,36 +10,85 @@ from numba import njit
 NEG_INF = np.float32(-np.inf)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _log_softmax(logp, p, logits, mask, keep_p):
+    """`masked_log_softmax`, and if keep_p (a literal) p[a] = exp(logp[a]) (float32, 0 where illegal),
+    the exponentials its entropy already computes."""
+    n_act = logits.shape[0]
+    zero = np.float32(0.0)
+    m = NEG_INF
+    for a in range(n_act):
+        m = logits[a] if (mask[a] != 0 and logits[a] > m) else m
+    s = zero
+    for a in range(n_act):
+        ea = np.exp(logits[a] - m)
+        s += ea if mask[a] != 0 else zero
+    z = np.log(s)
+    ent = z
+    for a in range(n_act):
+        d = logits[a] - m
+        lp = d - z
+        legal = mask[a] != 0
+        logp[a] = lp if legal else NEG_INF
+        pa = np.exp(lp)
+        if keep_p:
+            p[a] = pa if legal else zero
+        t = pa * d
+        ent -= t if legal else zero
+    return ent
+
+
 @njit(cache=True, error_model="numpy")
 def masked_log_softmax(logp, logits, mask):
     """logp[a] = log p_a over legal actions, -inf where illegal; returns the entropy (float32).
 
     logp: float32[A] (out); logits: float32[A]; mask: uint8[A] with at least one legal action.
+    The mask enters through selects, not branches (a branch on a random mask mispredicts about half
+    the time): illegal terms are computed and replaced by +0.0 before they are added, and adding +0.0
+    changes no sum, so the result is that of summing over the legal actions alone.
     """
+    return _log_softmax(logp, logp, logits, mask, False)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _tempered_exps(e, logits, mask, inv):
+    """e[a] = exp(logits[a] / inv - m) (float32) on the legal actions and +0.0 on the others, m the largest
+    legal logits[a] / inv; returns m. Selects, not branches (`masked_log_softmax`)."""
     n_act = logits.shape[0]
     m = NEG_INF
     for a in range(n_act):
-        if mask[a] and logits[a] > m:
-            m = logits[a]
-    s = np.float32(0.0)
+        x = logits[a] / inv
+        m = x if (mask[a] != 0 and x > m) else m
     for a in range(n_act):
-        if mask[a]:
-            s += np.exp(logits[a] - m)
-    z = np.log(s)
-    ent = z
+        ea = np.exp(logits[a] / inv - m)
+        e[a] = ea if mask[a] != 0 else np.float32(0.0)
+    return m
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _draw(e, mask, u):
+    """The legal action whose cumulative float64 weight (index order) first exceeds u times the total, or
+    the last legal action if none does (rounding). e: `_tempered_exps`' weights, +0.0 on illegal actions,
+    which leave every partial sum as it is, so the first action past the target is a legal one."""
+    n_act = mask.shape[0]
+    total = 0.0
     for a in range(n_act):
-        if mask[a]:
-            lp = (logits[a] - m) - z
-            logp[a] = lp
-            ent -= np.exp(lp) * (logits[a] - m)
-        else:
-            logp[a] = NEG_INF
-    return ent
+        total += np.float64(e[a])
+    target = u * total
+    run = 0.0
+    first = n_act
+    last = -1
+    for a in range(n_act):
+        run += np.float64(e[a])
+        last = a if mask[a] != 0 else last
+        first = a if (first == n_act and target < run) else first
+    return first if first < n_act else last
 
 
 @njit(cache=True, error_model="numpy")
-def sample_action(logits, mask, temperature, u):
-    """Action drawn at `temperature` from masked logits with the uniform u (docs/ALGORITHM.md).
+def sample_action(logits, mask, temperature, u, e):
+    """Action drawn at `temperature` from masked logits with the uniform u (docs/ALGORITHM.md); e:
+    float32[>=A] scratch, where each legal action's exponential is computed once for both passes.
 
     temperature 0 is the argmax of the legal logits, ties to the lowest index.
     """
@@ -50,27 +99,21 @@ def sample_action(logits, mask, temperature, u):
             if mask[a] and (best < 0 or logits[a] > logits[best]):
                 best = a
         return best
-    inv = np.float32(temperature)
-    m = NEG_INF
-    for a in range(n_act):
-        if mask[a]:
-            x = logits[a] / inv
-            if x > m:
-                m = x
-    total = 0.0
-    for a in range(n_act):
-        if mask[a]:
-            total += np.float64(np.exp(logits[a] / inv - m))
-    target = u * total
-    run = 0.0
-    last = -1
-    for a in range(n_act):
-        if mask[a]:
-            run += np.float64(np.exp(logits[a] / inv - m))
-            last = a
-            if target < run:
-                return a
-    return last
+    _tempered_exps(e, logits, mask, np.float32(temperature))
+    return _draw(e, mask, u)
+
+
+@njit(cache=True, error_model="numpy")
+def sample_action_logp(logits, mask, u, e):
+    """(action, its log-probability) at temperature 1: `sample_action(logits, mask, 1.0, u, e)` and
+    `masked_log_softmax`'s entry for that action, bit for bit, from one exponential per legal action
+    (dividing by a temperature of 1 is exact, so the draw's weights are the softmax's terms)."""
+    m = _tempered_exps(e, logits, mask, np.float32(1.0))
+    a = _draw(e, mask, u)
+    s = np.float32(0.0)
+    for b in range(logits.shape[0]):
+        s += e[b]  # +0.0 on illegal actions
+    return a, (logits[a] - m) - np.log(s)
 
 
 @njit(cache=True, error_model="numpy")
@@ -91,13 +134,14 @@ def ppo_head_rows(dlogits, dvpre, sums, logits, vpre, mask, action, logp_old, ad
     vf = np.float32(vf_coef)
     ent_c = np.float32(ent_coef)
     logp = np.empty(n_act, dtype=np.float32)
+    prob = np.empty(n_act, dtype=np.float32)
     s_pol = 0.0
     s_val = 0.0
     s_ent = 0.0
     s_kl = 0.0
     s_clip = 0.0
     for i in range(lo, hi):
-        ent = masked_log_softmax(logp, logits[i], mask[i])
+        ent = _log_softmax(logp, prob, logits[i], mask[i], True)
         act = action[i]
         d = logp[act] - logp_old[i]
         r = np.exp(d)
@@ -113,15 +157,11 @@ def ppo_head_rows(dlogits, dvpre, sums, logits, vpre, mask, action, logp_old, ad
         if (a_i >= 0 and r < c_hi) or (a_i < 0 and r > c_lo):
             g_r = -a_i * inv_n
         g_rr = g_r * r
-        for b in range(n_act):
-            if mask[i, b]:
-                p = np.exp(logp[b])
-                g = -g_rr * p + ent_c * inv_n * p * (logp[b] + ent)
-                if b == act:
-                    g += g_rr
-                dlogits[i, b] = g
-            else:
-                dlogits[i, b] = np.float32(0.0)
+        for b in range(n_act):  # selects, not branches (`masked_log_softmax`); illegal entries exactly 0
+            p = prob[b]  # exp(logp[b]), kept by the softmax
+            g = -g_rr * p + ent_c * inv_n * p * (logp[b] + ent)
+            g = g + g_rr if b == act else g
+            dlogits[i, b] = g if mask[i, b] != 0 else np.float32(0.0)
         v = np.tanh(vpre[i])
         err = v - ret[i]
         s_val += np.float64(err) * np.float64(err)

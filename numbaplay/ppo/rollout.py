@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from numbaplay.games.core import is_legal, legal_mask, observe, play
 from numbaplay.nn.net import forward_nets
-from numbaplay.nn.policy import masked_log_softmax, sample_action
+from numbaplay.nn.policy import sample_action, sample_action_logp
 from numbaplay.nn.rows import copy_row, inference_cuts, inference_pieces
 from numbaplay.rng import (
     CURRICULUM,
@@ -44,53 +44,58 @@ PAR_MIN_ROWS = 64
 
 @njit(cache=True, inline="always")
 def _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-             rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record):
+             rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch):
     g = rows[r]
     u = key_uniform(stream_key(seed, purpose, iteration, g), states[g, 2])
-    a = sample_action(logits[r], mask[r], temperature, u)
+    if record:  # the learner, at temperature 1: its log-probability from the draw's exponentials
+        a, logp = sample_action_logp(logits[r], mask[r], u, scratch[r])
+    else:
+        a = sample_action(logits[r], mask[r], temperature, u, scratch[r])
+        logp = np.float32(0.0)
     actions[g] = a
     if record:
         t = slot_count[g]
-        logp = np.empty(logits.shape[1], dtype=np.float32)
-        masked_log_softmax(logp, logits[r], mask[r])
         copy_row(slot_obs[g, t], x[r])
         copy_row(slot_mask[g, t], mask[r])
         slot_action[g, t] = a
-        slot_logp[g, t] = logp[a]
+        slot_logp[g, t] = logp
         slot_value[g, t] = np.tanh(vpre[r])
         slot_count[g] = t + 1
 
 
 @njit(cache=True, parallel=True)
 def _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record):
+             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch):
     for r in prange(n_rows):
         _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch)
 
 
 @njit(cache=True)
 def _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record):
+             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch):
     for r in range(n_rows):
         _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch)
 
 
 @njit(cache=True, inline="always")
 def _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
               rows, n_rows, x, mask, logits, vpre, states, gid, temperature, seed, iteration, purpose,
-              record):
-    """Sample a move for every gathered row; if `record`, store the learner's transition."""
+              record, scratch):
+    """Sample a move for every gathered row; if `record`, store the learner's transition (the learner
+    plays at temperature 1, `sample_action_logp`). scratch: float32[>=n_rows, A], a row per gathered row."""
     # Plain int64 and bool, not the callers' literal constants: one compiled copy serves both callers.
     purpose = np.int64(purpose)
     record = np.bool_(record)
     if n_rows >= PAR_MIN_ROWS:
         _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record,
+                 scratch)
     else:
         _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record)
+                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record,
+                 scratch)
 
 
 @njit(cache=True, parallel=True)
@@ -257,6 +262,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
     counts = np.zeros(n_pool + 1, dtype=np.int64)
     order = np.empty(n_games, dtype=np.int64)
     all_rows = np.empty(n_games, dtype=np.int64)
+    scratch = np.empty((n_games, mask.shape[1]), dtype=np.float32)  # each row's exponentials (`_act_rows`)
     choose_opponents(opponent, n_pool, seed, iteration)
     slot_count[:] = 0
     moves[:, :] = -1
@@ -272,10 +278,10 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
         step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
         _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                   rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
-                  LEARNER_ACTION, True)
+                  LEARNER_ACTION, True, scratch)
         _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                   order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:], vpre[n_learn:],
-                  states, gid, opp_temperature, seed, iteration, OPPONENT_ACTION, False)
+                  states, gid, opp_temperature, seed, iteration, OPPONENT_ACTION, False, scratch)
         _apply_moves(states, actions, moves, active, gid)
     for g in range(n_games):
         status[g] = states[g, 3]

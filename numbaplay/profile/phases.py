@@ -134,6 +134,7 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
     counts = np.zeros(n_pool + 1, np.int64)
     order = np.empty(n_games, np.int64)
     all_rows = np.empty(n_games, np.int64)
+    scratch = np.empty((n_games, mask.shape[1]), np.float32)
     choose_opponents(tr.opponent, n_pool, seed, it)
     tr.slot_count[:] = 0
     tr.moves[:, :] = -1
@@ -152,9 +153,9 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
                        logits, vpre)
         clock.lap("rollout/inference")
         _act_rows(actions, *slots, rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, it,
-                  LEARNER_ACTION, True)
+                  LEARNER_ACTION, True, scratch)
         _act_rows(actions, *slots, order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:],
-                  vpre[n_learn:], states, gid, cfg.opp_temperature, seed, it, OPPONENT_ACTION, False)
+                  vpre[n_learn:], states, gid, cfg.opp_temperature, seed, it, OPPONENT_ACTION, False, scratch)
         n_rows_total += int(n_rows)
         entry_batch = counts[1:] > counts[:-1]  # pool entries with rows this step: one batch each
         n_calls += int(n_learn > 0) + int(np.count_nonzero(entry_batch))
