@@ -14,10 +14,12 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
 # The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
 ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
-ACCEPTANCE = "ttt_optimal_session8"  # the latest Tic-Tac-Toe acceptance run
+ACCEPTANCE = "ttt_optimal_session9"  # the latest Tic-Tac-Toe acceptance run
 # The files the previous results/speed.md was generated from, and that pass's acceptance run.
 PREVIOUS = BENCH / "previous_pass"
-PREVIOUS_ACCEPTANCE = "ttt_optimal_session7"
+PREVIOUS_ACCEPTANCE = "ttt_optimal_session8"
+# Alternating A/B rounds of the code changes made between the previous pass and this one (same machine state).
+BETWEEN_PASSES_AB = ("ab_session9_ttt_optimal.json", "ab_session9_sampling.json")
 ISSUE_PEAK_GFLOPS = 175.0  # the issue: "about 150-175 GFLOP/s on both cores"; the upper end, the harder test
 
 
@@ -281,13 +283,22 @@ def previous_section() -> str:
     s0, s1 = prev("startup.json"), json.loads((RESULTS / "startup.json").read_text())
     row("cold compile, `train tictactoe`", s0["cold_compile_s"], s1["cold_compile_s"], " s")
     row("warm start, `train tictactoe`", s0["warm_total_s"], s1["warm_total_s"], " s", "{:.2f}")
-    same = "the same" if a0["iterations"] == a1["iterations"] else "different"
+    same = a0["iterations"] == a1["iterations"]
     return "\n".join([
         f"The previous pass's files are kept under `results/bench/previous_pass/` (PyTorch comparison at commit "
         f"`{_commit(t0)[:7]}`, started {t0['started']}; this pass's started {t1['started']}), its "
-        f"acceptance run under `results/{PREVIOUS_ACCEPTANCE}/`. The `tictactoe` acceptance runs took {same} "
-        "iteration counts seed by seed, so any change in their time is the machine's.", "",
+        f"acceptance run under `results/{PREVIOUS_ACCEPTANCE}/`. The `tictactoe` acceptance runs took "
+        f"{'the same' if same else 'different'} iteration counts seed by seed. {_code_between(t0, t1)}", "",
         md_table(("figure", "previous pass", "this pass", "this / previous"), rows)])
+
+
+def _code_between(t0: dict, t1: dict) -> str:
+    """What besides the machine can explain a change between two passes: the code, if the commits differ."""
+    if _commit(t0)[:7] == _commit(t1)[:7]:
+        return "Both passes ran the same code, so any change is the machine's."
+    files = ", ".join(f"`results/bench/{f}`" for f in BETWEEN_PASSES_AB if (BENCH / f).exists())
+    return ("The code changed between the two commits, so a change mixes the machine's state with the code's; "
+            f"alternating rounds of the changes on one machine state measure the code alone ({files}).")
 
 
 def machine_note() -> str:
@@ -300,6 +311,13 @@ def machine_note() -> str:
         return ""
     f = a1["median"] / a0["median"]
     s0 = json.loads((PREVIOUS / "startup.json").read_text())
+    t0, t1 = json.loads((PREVIOUS / "torch_vs_numba.json").read_text()), load("torch_vs_numba.json")
+    if _commit(t0)[:7] != _commit(t1)[:7]:
+        return (f"The same `tictactoe` acceptance runs as in the previous pass (the same iterations seed by seed) "
+                f"took {f:.2f}x as long at the median here, with the machine's state and this pass's code both "
+                f"changed (\"This pass against the previous one\" below). In the previous pass: to optimal play "
+                f"median {a0['median']:.1f} s, slowest {a0['slowest']:.1f} s; cold compile "
+                f"{s0['cold_compile_s']:.1f} s; warm start {s0['warm_total_s']:.2f} s.")
     return (f"The same `tictactoe` acceptance runs as in the previous pass (the same iterations seed by seed) "
             f"took {f:.2f}x as long at the median here: the machine ran {'slower' if f > 1 else 'faster'}. Goals "
             f"on absolute times move with it; in the previous pass: to optimal play median {a0['median']:.1f} s, "
@@ -400,6 +418,7 @@ python benchmarks/bench_torch_vs_numba.py --rounds 8 --iterations ttt-seed=5 c4-
 python scripts/measure_startup.py --repeats 3
 python scripts/measure_startup.py --repeats 1 --preset connect4 --out results/startup_connect4.json
 python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
+python benchmarks/bench_games_scaling.py --preset c4-seed --games 128,256,512,1024,2048,4096 --repeats 3 --threads 2
 python benchmarks/bench_blas.py --rounds 3
 python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}
 ```
