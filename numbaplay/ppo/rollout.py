@@ -63,39 +63,57 @@ def _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value
         slot_count[g] = t + 1
 
 
-@njit(cache=True, parallel=True)
-def _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch):
-    for r in prange(n_rows):
-        _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch)
-
-
-@njit(cache=True)
-def _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-             rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch):
-    for r in range(n_rows):
-        _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record, scratch)
+@njit(cache=True, inline="always")
+def _apply_one(g, states, actions, moves, active, gid):
+    if active[g]:
+        a = actions[g]
+        if is_legal(gid, states[g], a):
+            moves[g, states[g, 2]] = a
+            play(gid, states[g], a)
 
 
 @njit(cache=True, inline="always")
-def _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-              rows, n_rows, x, mask, logits, vpre, states, gid, temperature, seed, iteration, purpose,
-              record, scratch):
-    """Sample a move for every gathered row; if `record`, store the learner's transition (the learner
-    plays at temperature 1, `sample_action_logp`). scratch: float32[>=n_rows, A], a row per gathered row."""
-    # Plain int64 and bool, not the callers' literal constants: one compiled copy serves both callers.
-    purpose = np.int64(purpose)
-    record = np.bool_(record)
-    if n_rows >= PAR_MIN_ROWS:
-        _act_par(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record,
-                 scratch)
+def _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows, x,
+              mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
+    """Row r of a step: the learner's move (r < n_learn, temperature 1, its transition stored) or the opponent's,
+    then the move played on its game (each row is one game's, so rows never touch each other's slots)."""
+    if r < n_learn:
+        _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows, x, mask,
+                 logits, vpre, states, 1.0, seed, iteration, LEARNER_ACTION, True, scratch)
     else:
-        _act_ser(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                 rows, n_rows, x, mask, logits, vpre, states, temperature, seed, iteration, purpose, record,
-                 scratch)
+        _act_one(r, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows, x, mask,
+                 logits, vpre, states, opp_temperature, seed, iteration, OPPONENT_ACTION, False, scratch)
+    _apply_one(rows[r], states, actions, moves, active, gid)
+
+
+@njit(cache=True, parallel=True)
+def _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
+              x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
+    for r in prange(n_rows):
+        _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
+                  x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
+
+
+@njit(cache=True)
+def _move_ser(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
+              x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
+    for r in range(n_rows):
+        _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
+                  x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
+
+
+@njit(cache=True, inline="always")
+def move_rows(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
+              x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
+    """Every move of one step in one parallel region: workspace rows [0, n_learn) are the learner's (its
+    transitions stored), the rest the opponents'; rows[r] is row r's game (`step_rows`). scratch:
+    float32[>=n_rows, A], a row per workspace row."""
+    if n_rows >= PAR_MIN_ROWS:
+        _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                  rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
+    else:
+        _move_ser(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                  rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
 
 
 @njit(cache=True, parallel=True)
@@ -262,7 +280,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
     counts = np.zeros(n_pool + 1, dtype=np.int64)
     order = np.empty(n_games, dtype=np.int64)
     all_rows = np.empty(n_games, dtype=np.int64)
-    scratch = np.empty((n_games, mask.shape[1]), dtype=np.float32)  # each row's exponentials (`_act_rows`)
+    scratch = np.empty((n_games, mask.shape[1]), dtype=np.float32)  # each row's exponentials (`move_rows`)
     choose_opponents(opponent, n_pool, seed, iteration)
     slot_count[:] = 0
     moves[:, :] = -1
@@ -276,40 +294,11 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
         n_rows = step_rows(all_rows, rows, n_learn, order, counts)
         _gather(x, mask, all_rows, n_rows, states, gid)
         step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre)
-        _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                  rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, iteration,
-                  LEARNER_ACTION, True, scratch)
-        _act_rows(actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                  order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:], vpre[n_learn:],
-                  states, gid, opp_temperature, seed, iteration, OPPONENT_ACTION, False, scratch)
-        _apply_moves(states, actions, moves, active, gid)
+        move_rows(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                  all_rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration,
+                  scratch)
     for g in range(n_games):
         status[g] = states[g, 3]
-
-
-@njit(cache=True, inline="always")
-def _apply_one(g, states, actions, moves, active, gid):
-    if active[g]:
-        a = actions[g]
-        if is_legal(gid, states[g], a):
-            moves[g, states[g, 2]] = a
-            play(gid, states[g], a)
-
-
-@njit(cache=True, parallel=True)
-def _apply_par(states, actions, moves, active, gid):
-    for g in prange(states.shape[0]):
-        _apply_one(g, states, actions, moves, active, gid)
-
-
-@njit(cache=True, inline="always")
-def _apply_moves(states, actions, moves, active, gid):
-    """Play every active game's chosen move."""
-    if states.shape[0] >= PAR_MIN_ROWS:
-        _apply_par(states, actions, moves, active, gid)
-        return
-    for g in range(states.shape[0]):
-        _apply_one(g, states, actions, moves, active, gid)
 
 
 @njit(cache=True, inline="always")

@@ -2,8 +2,8 @@
 
 `rollout_kernel` and `ppo_epochs` (`ppo_epochs_mlp` for mlp) each run a whole phase in one compiled
 call, so nothing inside them can be timed. `rollout_profiled` and `update_profiled` are the same step
-loops written in Python around the same compiled pieces (`_gather`, `step_inference`, `_act_rows`,
-`_apply_moves`; `gather`, `forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`,
+loops written in Python around the same compiled pieces (`_gather`, `step_inference`, `move_rows`;
+`gather`, `forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`,
 `combine_grad_norm`, `adam_step` and for mlp `unit_backward_shards`, `unit_grads_parts`,
 `unit_adam_parts`), called in the same order on the same rows, so they produce bit-identical results
 (tests/test_profile.py checks it, and `profile_training` checks it again on every iteration it
@@ -42,10 +42,9 @@ from numbaplay.nn.params import n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, shard_cuts
 from numbaplay.ppo.rollout import (
-    _act_rows,
-    _apply_moves,
     _gather,
     choose_opponents,
+    move_rows,
     pack_transitions,
     random_openings,
     rollout_kernel,
@@ -77,7 +76,7 @@ from numbaplay.profile.machine import (
     peak_at,
     uptime,
 )
-from numbaplay.rng import LEARNER_ACTION, OPPONENT_ACTION, SHUFFLE, permutation, stream_key
+from numbaplay.rng import SHUFFLE, permutation, stream_key
 
 PHASES = ("rollout/inference", "rollout/game_logic", "gae", "update/forward", "update/backward",
           "update/adam", "update/other")
@@ -152,16 +151,13 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
         step_inference(n_learn, counts, tr.params, pool, spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
                        logits, vpre)
         clock.lap("rollout/inference")
-        _act_rows(actions, *slots, rows, n_learn, x, mask, logits, vpre, states, gid, 1.0, seed, it,
-                  LEARNER_ACTION, True, scratch)
-        _act_rows(actions, *slots, order, n_rows - n_learn, x[n_learn:], mask[n_learn:], logits[n_learn:],
-                  vpre[n_learn:], states, gid, cfg.opp_temperature, seed, it, OPPONENT_ACTION, False, scratch)
+        move_rows(n_rows, n_learn, actions, *slots, all_rows, x, mask, logits, vpre, states, tr.moves, active, gid,
+                  cfg.opp_temperature, seed, it, scratch)
         n_rows_total += int(n_rows)
         entry_batch = counts[1:] > counts[:-1]  # pool entries with rows this step: one batch each
         n_calls += int(n_learn > 0) + int(np.count_nonzero(entry_batch))
         used[n_pool] |= n_learn > 0
         used[:n_pool] |= entry_batch
-        _apply_moves(states, actions, tr.moves, active, gid)
     tr.status[:] = states[:, 3]
     n = pack_transitions(tr.obs, tr.mask, tr.action, tr.logp, tr.value, tr.reward, tr.done, tr.result,
                          *slots, tr.status, cfg.draw_reward)
