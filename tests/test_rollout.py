@@ -134,3 +134,26 @@ def test_identical_for_1_and_2_threads_on_the_other_blas_backend():
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "identical"
+
+
+def test_pool_array_follows_the_pool():
+    # The stacked pool the rollout kernel reads is kept between rollouts and made again whenever the
+    # pool's entries change, however they change: a snapshot, the oldest non-initial one dropped, a new list.
+    from numbaplay.ppo.trainer import update_pool
+
+    tr = Trainer(small_cfg("tictactoe", 8).replace(pool_size=3))
+    first = tr.pool_array()
+    assert tr.pool_array() is first  # unchanged pool: no new copy
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        tr.params += rng.standard_normal(tr.params.shape).astype(np.float32)
+        update_pool(tr.pool, tr.params, i, 1, 3)
+        np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+    assert len(tr.pool) == 3
+    tr.pool = [p + 1.0 for p in tr.pool]
+    np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+    tr.pool.append(tr.params.copy())
+    np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+    state = tr.state_dict()["pool"]
+    state[:] = 0.0  # a checkpoint's copy: writing into it leaves the rollout's pool alone
+    np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))

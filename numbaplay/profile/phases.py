@@ -124,7 +124,7 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
     x, mask, logits, vpre = tr.x_roll, tr.m_roll, tr.l_roll, tr.v_roll
     slots = (tr.slot_obs, tr.slot_mask, tr.slot_action, tr.slot_logp, tr.slot_value, tr.slot_count)
     clock.restart()
-    pool = np.stack(tr.pool)
+    pool = tr.pool_array()
     n_games, n_pool = tr.slot_count.shape[0], pool.shape[0]
     states = np.zeros((n_games, 4), np.int64)
     actions = np.full(n_games, -1, np.int64)
