@@ -342,6 +342,24 @@ def games_section() -> str:
     return "\n".join(parts).rstrip("\n")
 
 
+def pool_section() -> str:
+    """Iteration 0 with a one-entry pool (what the other benchmarks time) next to a full pool, as late in training."""
+    rows, cmds = [], []
+    for name, full in (("ttt-seed", 20), ("c4-seed", 50)):
+        one, many = BENCH / f"iteration_{name}_pool1.json", BENCH / f"iteration_{name}_pool{full}.json"
+        if not (one.exists() and many.exists()):
+            continue
+        a, b = json.loads(one.read_text()), json.loads(many.read_text())
+        for phase in ("rollout", "update", "iteration"):
+            x, y = a["phases"][phase]["median_s"], b["phases"][phase]["median_s"]
+            rows.append((name, phase, ms(x), ms(y), f"{y / x:.2f}"))
+        cmds += [f"`{a['command']}` (load `{a['uptime']}`)", f"`{b['command']}` (load `{b['uptime']}`)"]
+    if not rows:
+        return "(not measured)"
+    return "  \n".join(cmds) + "\n\n" + md_table(
+        ("preset", "phase", "pool of 1, ms", "full pool, ms", "full / 1"), rows)
+
+
 def iteration_note() -> str:
     """The profile's fused iteration next to the same kernels timed alone by bench_iteration."""
     out = []
@@ -373,7 +391,7 @@ def main() -> int:
         "games": games_section,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section, "blas": blas_section,
-        "update_scaling": update_scaling_section, "records": records_section,
+        "update_scaling": update_scaling_section, "records": records_section, "pool": pool_section,
         "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
         "profile-c4": lambda: profile_section("profile_c4-seed.json", "c4-seed, iteration 0"),
         "profile-c4-1": lambda: profile_section("profile_c4-seed_threads1.json", "c4-seed, iteration 0, 1 thread"),
@@ -480,6 +498,16 @@ its weight gradient over all rows, its norm share and its Adam step on the core 
 ## Cost as games per iteration grow (iteration 0 replayed)
 
 {games}
+
+## Late in training: a full pool
+
+Every benchmark above times iteration 0, when the pool holds one entry and every game's opponent is the
+same network. Late in training the pool is full (`pool_size` entries); the opponents' batches then split
+by entry into pieces of a few dozen rows, each with its own weights. `bench_iteration.py --pool N` fills
+the pool with N perturbed copies of the initial parameters first; both rows of a preset ran one after the
+other, after this page's pass.
+
+{pool}
 
 ## The latest recorded optimisation steps
 
