@@ -3,8 +3,9 @@ JIT warm-up. Writes results/bench/iteration_<preset>.json with machine info.
 
 A fresh run's pool holds one entry, so every game's opponent is the same network. Late in training the pool
 is full (`pool_size` entries) and the opponents' batches split by entry into small pieces, each with its own
-weights. `--pool N` fills the pool to N entries first (the initial parameters plus independent N(0, 0.01^2)
-noise per entry, seeded), to time that stage; the output is then iteration_<preset>_pool<N>.json.
+weights. `--pool N` fills the pool to N entries first (the initial parameters plus independent N(0, 1e-3^2)
+noise per entry, seeded, as `torch_reference.py --pool full`), to time that stage; the output is then
+iteration_<preset>_pool<N>.json.
 
     python benchmarks/bench_iteration.py --preset ttt-seed --repeats 5 --threads 2
     python benchmarks/bench_iteration.py --preset c4-seed --repeats 3 --threads 2 --pool 50
@@ -41,7 +42,7 @@ def main():
     if args.pool:
         rng = np.random.default_rng(args.pool)
         while len(tr.pool) < args.pool:
-            tr.pool.append(tr.params + rng.normal(0.0, 0.01, tr.params.shape).astype(np.float32))
+            tr.pool.append(tr.params + rng.normal(0.0, 1e-3, tr.params.shape).astype(np.float32))
     times = {"rollout": [], "gae": [], "update": [], "iteration": []}
     transitions = []
     with threadpool_limits(args.blas_threads, user_api="blas"):

@@ -17,8 +17,9 @@ The opponent pool: `numbaplay profile` starts from iteration 0, whose pool holds
 default the torch side runs with `--pool grow` (numbaplay's schedule, also one network), i.e. the same
 work: the same forward calls per step. `--torch-pool full` gives torch a full pool of pool_size
 perturbed networks (one forward per entry and step: many more, smaller batches), which is what a
-long run sees but not what numbaplay's side measures. Both sides' forward calls per iteration are
-recorded.
+long run sees but not what numbaplay's side measures. `--full-pool` gives both sides a full pool (torch
+`--pool full`, numbaplay `bench_iteration.py --pool pool_size`): the steady state of a long run,
+measured side by side. Both sides' forward calls per iteration are recorded.
 
 PyTorch is a benchmark-only dependency (not in setup.cfg). On this project's machines:
 
@@ -141,15 +142,19 @@ def run_numbaplay(preset: str, iterations: int, threads: int, timeout: float) ->
     }
 
 
-def run_numbaplay_trainer(preset: str, iterations: int, threads: int, timeout: float) -> dict:
+def run_numbaplay_trainer(preset: str, iterations: int, threads: int, timeout: float,
+                          pool_entries: int | None = None) -> dict:
     """numbaplay timed as training runs it: `benchmarks/bench_iteration.py` (Trainer rollout, GAE and
-    update, one untimed iteration first; the pool stays at one network, as torch's `--pool grow`)."""
+    update, one untimed iteration first; the pool stays at one network, as torch's `--pool grow`, unless
+    pool_entries fills it first, as torch's `--pool full`)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "iteration.json"
         cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_iteration.py"), "--preset", preset, "--repeats",
                str(iterations), "--warmup", "1", "--threads", str(threads), "--out", str(out)]
+        if pool_entries:
+            cmd += ["--pool", str(pool_entries)]
         _, info = _measured(cmd, timeout)
         res = json.loads(out.read_text())
     phases = res["phases"]
@@ -297,6 +302,9 @@ def main(argv=None) -> int:
                          "profiling loops, which read about 20%% slower)")
     ap.add_argument("--torch-pool", choices=("grow", "full"), default="grow",
                     help="grow: one-network pool as numbaplay profile's iteration 0 (same work); full: pool_size")
+    ap.add_argument("--full-pool", action="store_true",
+                    help="both sides with a full pool (pool_size networks), as late in training; numbaplay's "
+                         "trainer timer only")
     ap.add_argument("--torch-omp-passive", action="store_true",
                     help="run torch with OMP_WAIT_POLICY=PASSIVE (not idiomatic; survives a busy machine)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed to one subprocess")
@@ -312,6 +320,10 @@ def main(argv=None) -> int:
         ap.error(str(exc))
     if args.rounds < 1 or args.threads < 1 or args.warmup < 0:
         ap.error("--rounds and --threads must be >= 1 and --warmup >= 0")
+    if args.full_pool:
+        if args.numbaplay_timer != "trainer":
+            ap.error("--full-pool needs --numbaplay-timer trainer")
+        args.torch_pool = "full"
 
     torch_env = {"OMP_WAIT_POLICY": "PASSIVE"} if args.torch_omp_passive else None
     machine = machine_info(args.threads)
@@ -326,7 +338,10 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             order = ("numbaplay", "torch") if r % 2 == 0 else ("torch", "numbaplay")
             for impl in order:
-                if impl == "numbaplay":
+                if impl == "numbaplay" and args.full_pool:
+                    res = run_numbaplay_trainer(name, iterations[name], args.threads, args.timeout,
+                                                PRESETS[name]["pool_size"])
+                elif impl == "numbaplay":
                     run = run_numbaplay_trainer if args.numbaplay_timer == "trainer" else run_numbaplay
                     res = run(name, iterations[name], args.threads, args.timeout)
                 else:
@@ -350,7 +365,8 @@ def main(argv=None) -> int:
         "benchmark": "torch_vs_numba", "started": started, "command": command, "git": git_state(ROOT),
         "threads": args.threads, "rounds": args.rounds, "iterations": iterations, "torch_warmup": args.warmup,
         "numbaplay_warmup": 1, "numbaplay_timer": args.numbaplay_timer,
-        "torch_pool": args.torch_pool, "torch_env": torch_env or {}, "targets": TARGETS,
+        "torch_pool": args.torch_pool, "full_pool": args.full_pool, "torch_env": torch_env or {},
+        "targets": TARGETS,
         "machine": machine,
         "torch": {k: torch_info.get(k) for k in ("torch_version", "torch_cpu_capability", "torch_mkl",
                                                  "torch_cuda_build", "torch_num_threads")},
