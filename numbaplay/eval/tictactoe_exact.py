@@ -336,19 +336,29 @@ def observations(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return obs, mask
 
 
-def _legal_logits(logits, legal_mask: np.ndarray) -> np.ndarray:
-    """float64 logits with -inf on illegal moves, after checking shape and finiteness."""
+def _shaped_logits(logits, legal_mask: np.ndarray) -> np.ndarray:
+    """logits as an array, after checking that its shape is the mask's."""
     logits = np.asarray(logits)
     if logits.shape != legal_mask.shape:
         raise ValueError(f"logits have shape {logits.shape}, expected {legal_mask.shape}")
-    legal = legal_mask != 0
-    values = np.where(legal, logits.astype(np.float64), -np.inf)
+    return logits
+
+
+def _check_rows(bad: int, dead: int) -> None:
+    """ValueError for `bad` rows with a NaN or +inf legal logit, else for `dead` rows with no finite one."""
+    if bad:
+        raise ValueError(f"{bad} positions have a NaN or +inf logit on a legal move")
+    if dead:
+        raise ValueError(f"{dead} positions have no legal move with a finite logit")
+
+
+def _legal_logits(logits, legal_mask: np.ndarray) -> np.ndarray:
+    """float64 logits with -inf on illegal moves, after checking shape and finiteness."""
+    logits = _shaped_logits(logits, legal_mask)
+    values = np.where(legal_mask != 0, logits.astype(np.float64), -np.inf)
     bad = np.isnan(values) | (values == np.inf)
-    if bad.any():
-        raise ValueError(f"{int(bad.any(axis=1).sum())} positions have a NaN or +inf logit on a legal move")
-    dead = ~np.isfinite(values.max(axis=1))
-    if dead.any():
-        raise ValueError(f"{int(dead.sum())} positions have no legal move with a finite logit")
+    _check_rows(int(bad.any(axis=1).sum()), 0)  # before the max, which a NaN would spoil
+    _check_rows(0, int((~np.isfinite(values.max(axis=1))).sum()))
     return values
 
 
@@ -453,18 +463,13 @@ def evaluate_tictactoe(logits_fn, sampled_threshold: float = 0.01) -> dict:
     """
     graph = _get_graph()
     mask = graph["mask"]
-    logits = np.asarray(logits_fn(graph["obs"].copy(), mask.copy()))
-    if logits.shape != mask.shape:
-        raise ValueError(f"logits have shape {logits.shape}, expected {mask.shape}")
+    logits = _shaped_logits(logits_fn(graph["obs"].copy(), mask.copy()), mask)
     full_greedy = np.zeros((N_LEGAL, N_CELLS), dtype=np.float64)
     full_sampled = np.zeros((N_LEGAL, N_CELLS), dtype=np.float64)
     greedy_action = np.zeros(N_LEGAL, dtype=np.int64)
     bad, dead = _policies_kernel(np.ascontiguousarray(logits, dtype=np.float64), mask, graph["nonterminal"],
                                  full_greedy, full_sampled, greedy_action)
-    if bad:
-        raise ValueError(f"{bad} positions have a NaN or +inf logit on a legal move")
-    if dead:
-        raise ValueError(f"{dead} positions have no legal move with a finite logit")
+    _check_rows(bad, dead)
 
     result: dict = {}
     seat_names = ("first", "second")

@@ -227,7 +227,7 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return dict(params=self.params, adam_m=self.m, adam_v=self.v, adam_t=self.t, spec=self.spec_arr,
-                    pool=self.pool_array().copy(), game=self.cfg.game, iteration=self.iteration,
+                    pool=np.stack(self.pool), game=self.cfg.game, iteration=self.iteration,
                     config=self.cfg.to_dict())
 
     @classmethod
