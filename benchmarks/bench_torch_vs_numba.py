@@ -338,12 +338,11 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             order = ("numbaplay", "torch") if r % 2 == 0 else ("torch", "numbaplay")
             for impl in order:
-                if impl == "numbaplay" and args.full_pool:
+                if impl == "numbaplay" and args.numbaplay_timer == "trainer":
                     res = run_numbaplay_trainer(name, iterations[name], args.threads, args.timeout,
-                                                PRESETS[name]["pool_size"])
+                                                PRESETS[name]["pool_size"] if args.full_pool else None)
                 elif impl == "numbaplay":
-                    run = run_numbaplay_trainer if args.numbaplay_timer == "trainer" else run_numbaplay
-                    res = run(name, iterations[name], args.threads, args.timeout)
+                    res = run_numbaplay(name, iterations[name], args.threads, args.timeout)
                 else:
                     res = run_torch(name, iterations[name], args.warmup, args.threads, args.torch_pool,
                                     args.timeout, torch_env)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from numbaplay.cli.profile import PHASE_HEADER, phase_rows, read_records
+from numbaplay.presets import PRESETS
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
@@ -254,8 +255,14 @@ def _acceptance(name: str) -> dict:
 
 
 def _commit(record: dict) -> str:
-    git = record.get("git") or {}
+    """The commit a benchmark file measured: its own `git` field, else the one `machine_info` recorded."""
+    git = record.get("git") or (record.get("machine") or {}).get("git") or {}
     return git.get("commit") or "?"
+
+
+def _same_code(t0: dict, t1: dict) -> bool:
+    """Whether two PyTorch comparisons (two passes) ran at the same commit."""
+    return _commit(t0)[:7] == _commit(t1)[:7]
 
 
 def pass_note() -> str:
@@ -306,7 +313,7 @@ def previous_section() -> str:
 
 def _code_between(t0: dict, t1: dict) -> str:
     """What besides the machine can explain a change between two passes: the code, if the commits differ."""
-    if _commit(t0)[:7] == _commit(t1)[:7]:
+    if _same_code(t0, t1):
         return "Both passes ran the same code, so any change is the machine's."
     files = ", ".join(f"`results/bench/{f}`" for f in BETWEEN_PASSES_AB if (BENCH / f).exists())
     return ("The code changed between the two commits, so a change mixes the machine's state with the code's; "
@@ -324,7 +331,7 @@ def machine_note() -> str:
     f = a1["median"] / a0["median"]
     s0 = json.loads((PREVIOUS / "startup.json").read_text())
     t0, t1 = json.loads((PREVIOUS / "torch_vs_numba.json").read_text()), load("torch_vs_numba.json")
-    if _commit(t0)[:7] != _commit(t1)[:7]:
+    if not _same_code(t0, t1):
         return (f"The same `tictactoe` acceptance runs as in the previous pass (the same iterations seed by seed) "
                 f"took {f:.2f}x as long at the median here, with the machine's state and this pass's code both "
                 f"changed (\"This pass against the previous one\" below). In the previous pass: to optimal play "
@@ -346,8 +353,7 @@ def games_section() -> str:
         rows = [(g, f"{v['transitions_per_iter']:.0f}", ms(v["iteration"]["median_s"]),
                  f"{v['rollout']['us_per_transition']:.1f}", f"{v['update']['us_per_transition']:.1f}",
                  f"{v['iteration']['us_per_transition']:.1f}") for g, v in r["sizes"].items()]
-        commit = (r.get("machine", {}).get("git") or {}).get("commit", "?")
-        parts += [f"`{r['command']}` (at commit `{commit}`; Numba threads {r['numba_threads']}; load at end "
+        parts += [f"`{r['command']}` (at commit `{_commit(r)}`; Numba threads {r['numba_threads']}; load at end "
                   f"`{r['uptime_end']}`)",
                   "", md_table(("games", "transitions", "iteration ms", "rollout us/transition",
                                 "update us/transition", "total us/transition"), rows), ""]
@@ -357,7 +363,8 @@ def games_section() -> str:
 def pool_section() -> str:
     """Iteration 0 with a one-entry pool (what the other benchmarks time) next to a full pool, as late in training."""
     rows, cmds = [], []
-    for name, full in (("ttt-seed", 20), ("c4-seed", 50)):
+    for name in ("ttt-seed", "c4-seed"):
+        full = PRESETS[name]["pool_size"]
         one, many = BENCH / f"iteration_{name}_pool1.json", BENCH / f"iteration_{name}_pool{full}.json"
         if not (one.exists() and many.exists()):
             continue
