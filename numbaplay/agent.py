@@ -26,7 +26,7 @@ def _workspace(spec_arr: np.ndarray, n: int) -> Workspace:
     ws = _SHARED.get(key)
     if ws is None or ws.rows < n:
         single_threaded_kernel_blas()  # the pieces call BLAS from several Numba threads
-        ws = Workspace(spec_arr, max(n, 64))
+        ws = Workspace(spec_arr, max(n, 64), inference=True)
         _SHARED.clear()
         _SHARED[key] = ws
     return ws

@@ -108,6 +108,38 @@ def test_bias_relu_transpose_is_exact():
     np.testing.assert_array_equal(out, want.T)
 
 
+@pytest.mark.parametrize("arch,hidden,depth", [("mlp", 16, 1), ("mlp", 16, 2), ("mlp", 16, 5),
+                                                ("mlp", FM_MIN_HIDDEN, 4), ("resmlp", 16, 1), ("resmlp", 16, 2),
+                                                ("resmlp", 16, 6)])
+def test_inference_workspace_gives_the_full_workspaces_outputs(arch, hidden, depth):
+    """A forward into an inference workspace (two layers deep) gives bit for bit the logits and values of
+    one into a full workspace, pieces at an offset included, and matches the twin; rows outside the
+    pieces stay untouched."""
+    rng = np.random.default_rng(13)
+    spec = NetSpec(arch, 18, hidden, depth, 9)
+    sa, spec_t, offs = spec.array(), tuple(int(v) for v in spec.array()), offsets(spec)
+    params = init_params(spec, 6)
+    params += rng.normal(scale=0.1, size=params.shape).astype(np.float32)
+    rows = 200
+    x = (rng.random((rows, 18)) < 0.3).astype(np.float32)
+    cuts = np.array([3, 40, 150, 190], np.int64)  # pieces of 37 (feature-major when wide), 110 and 40 rows
+    out = {}
+    for inference in (False, True):
+        ws = Workspace(sa, rows, inference=inference)
+        assert ws.hs.shape[0] == (min(depth, 2) if inference else depth)
+        logits = np.zeros((rows, 9), np.float32)
+        vpre = np.zeros(rows, np.float32)
+        forward_pieces(params, sa, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts)
+        for buf in (ws.hs, ws.us, ws.pre, ws.xh):
+            assert not np.any(buf[:, :3]) and not np.any(buf[:, 190:])
+        out[inference] = (logits, vpre)
+    np.testing.assert_array_equal(out[True][0], out[False][0])
+    np.testing.assert_array_equal(out[True][1], out[False][1])
+    ref_logits, ref_value = naive.forward(params, spec_t, x[3:190])
+    assert_tensor_close(out[True][0][3:190], ref_logits, "logits")
+    assert_tensor_close(np.tanh(out[True][1][3:190]), ref_value, "value")
+
+
 def test_feature_major_mlp_forward_matches_twin_and_row_major():
     """An mlp wide enough for the feature-major forward: a few rows at an offset inside larger buffers go
     feature-major, more than FM_MAX_ROWS go row-major; logits, values and every layer's output (the

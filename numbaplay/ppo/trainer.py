@@ -88,7 +88,7 @@ class Trainer:
         self.ret = np.zeros(n_max, np.float32)
         self.adv_norm = np.zeros(n_max, np.float32)
         # Rollout workspace: one row per game; update workspace: one minibatch.
-        self.ws_roll = Workspace(self.spec_arr, n_games)
+        self.ws_roll = Workspace(self.spec_arr, n_games, inference=True)
         self.x_roll = np.zeros((n_games, g.obs_size), np.float32)
         self.m_roll = np.zeros((n_games, g.n_actions), np.uint8)
         self.l_roll = np.zeros((n_games, g.n_actions), np.float32)
