@@ -206,58 +206,26 @@ def _dot8(a, b):
     return dot8(a, b)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _center_row(d, xi, ones, inv_h):
-    """d = xi - mean(xi); returns 1 / sqrt(var + eps), two-pass statistics in float32 (`_dot8` sums)."""
-    mu = _dot8(xi, ones) * inv_h
-    for j in range(xi.shape[0]):
-        d[j] = xi[j] - mu
-    var = _dot8(d, d) * inv_h
-    return np.float32(1.0) / np.sqrt(var + LN_EPS)
-
-
 @njit(cache=True, error_model="numpy")
 def _layernorm(y, xhat, rstd, x, g, b):
-    """y = g (x - mu) / sqrt(var + eps) + b per row (`_center_row`), keeping x-hat and 1 / std."""
+    """y = g (x - mu) / sqrt(var + eps) + b per row, two-pass statistics in float32 (`_dot8` sums)."""
     n, h = x.shape
     inv_h = np.float32(1.0) / np.float32(h)
     ones = np.ones(h, dtype=np.float32)
     for i in range(n):
+        xi = x[i]
         d = xhat[i]
-        r = _center_row(d, x[i], ones, inv_h)
+        mu = _dot8(xi, ones) * inv_h
+        for j in range(h):
+            d[j] = xi[j] - mu
+        var = _dot8(d, d) * inv_h
+        r = np.float32(1.0) / np.sqrt(var + LN_EPS)
         rstd[i] = r
         yi = y[i]
         for j in range(h):
             xv = d[j] * r
             d[j] = xv
             yi[j] = g[j] * xv + b[j]
-
-
-@njit(cache=True, error_model="numpy")
-def _layernorm_to(y, rstd, x, g, b):
-    """`_layernorm` without keeping x-hat: y itself holds x - mu, then x-hat, on the way (the same arithmetic,
-    so y and rstd are bit for bit `_layernorm`'s). For forwards only."""
-    n, h = x.shape
-    inv_h = np.float32(1.0) / np.float32(h)
-    ones = np.ones(h, dtype=np.float32)
-    for i in range(n):
-        d = y[i]
-        r = _center_row(d, x[i], ones, inv_h)
-        rstd[i] = r
-        for j in range(h):
-            d[j] = g[j] * (d[j] * r) + b[j]
-
-
-@njit(cache=True, error_model="numpy")
-def _bias_residual_gelu_to(h, a, b):
-    """`_bias_residual_gelu` keeping neither the pre-activation nor the sigmoids: h += gelu(a + b) only
-    (bit for bit the same h). For forwards only."""
-    for i in range(a.shape[0]):
-        hi = h[i]
-        ai = a[i]
-        for j in range(ai.shape[0]):
-            v = ai[j] + b[j]
-            hi[j] = fma32(v, gelu_sigmoid(v), hi[j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -398,24 +366,15 @@ def forward_at(params, spec, offs, x, r0, n, hs, us, pre, xh, rs, logits, vpre):
             w = params[offs[t + 2]:offs[t + 3]].reshape(hid, hid)
             b = params[offs[t + 3]:offs[t + 4]]
             j = 0 if small else k - 1
-            u = us[j, r0:r1]
+            _layernorm(us[j, r0:r1], xh[j, r0:r1], rs[j, r0:r1], h, g, bln)
             a = pre[j, r0:r1]
-            if small:
-                _layernorm_to(u, rs[j, r0:r1], h, g, bln)
-                gemm_nt(a, u, w, zero)
-                _bias_residual_gelu_to(h, a, b)
-            else:
-                _layernorm(u, xh[j, r0:r1], rs[j, r0:r1], h, g, bln)
-                gemm_nt(a, u, w, zero)
-                _bias_residual_gelu(h, hs[k, r0:r1], a, b)
+            gemm_nt(a, us[j, r0:r1], w, zero)
+            _bias_residual_gelu(h, hs[1 if small else k, r0:r1], a, b)
         t = 2 + 4 * (depth - 1)
         j = 0 if small else depth - 1
+        _layernorm(us[j, r0:r1], xh[j, r0:r1], rs[j, r0:r1], h, params[offs[t]:offs[t + 1]],
+                   params[offs[t + 1]:offs[t + 2]])
         y = us[j, r0:r1]
-        g, bln = params[offs[t]:offs[t + 1]], params[offs[t + 1]:offs[t + 2]]
-        if small:
-            _layernorm_to(y, rs[j, r0:r1], h, g, bln)
-        else:
-            _layernorm(y, xh[j, r0:r1], rs[j, r0:r1], h, g, bln)
     t = _heads_start(spec, offs)
     pw = params[offs[t]:offs[t + 1]].reshape(n_act, hid)
     gemm_nt(logits[r0:r1], y, pw, zero)
