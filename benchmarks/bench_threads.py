@@ -3,8 +3,8 @@ max of repeats after a warm-up, in rounds that alternate the thread counts), spe
 and a check that every thread count plays exactly the same games. Writes
 results/bench/threads_<preset>.json with machine info and the load.
 
-Game logic runs in `prange` when a batch has at least `PAR_MIN_ROWS` rows, and inference in pieces of
-about 128 rows (`numbaplay.nn.rows.INFER_ROWS`), so small batches stay serial.
+Game logic runs in `prange` over rows, and inference in pieces of about 128 rows
+(`numbaplay.nn.rows.INFER_ROWS`), so a batch smaller than that is one piece.
 
     python benchmarks/bench_threads.py --preset tictactoe --repeats 5
     python benchmarks/bench_threads.py --preset c4-seed --repeats 3
@@ -18,7 +18,6 @@ import numba
 import numpy as np
 
 from numbaplay.omp import threading_env, use_short_spin
-from numbaplay.ppo.rollout import PAR_MIN_ROWS
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
@@ -83,7 +82,7 @@ def main():
         r["speedup"] = base / r["median_s"]
     result = {
         "benchmark": "rollout thread scaling", "preset": args.preset, "games_per_iter": cfg.games_per_iter,
-        "par_min_rows": PAR_MIN_ROWS, "repeats": args.repeats, "blas_threads": args.blas_threads,
+        "repeats": args.repeats, "blas_threads": args.blas_threads,
         "blas_threads_in_effect": blas, "threads": rows, "machine": machine_info(),
         "uptime_start": load_start, "uptime_end": uptime(), "threading_layer": numba.threading_layer(),
         "env": threading_env(),

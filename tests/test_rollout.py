@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from numbaplay.nn.rows import INFER_ROWS
-from numbaplay.ppo.rollout import PAR_MIN_ROWS
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.presets import preset
 
@@ -36,9 +35,8 @@ def run_iterations(cfg, threads, n_iter):
 
 
 def assert_same_for_1_and_2_threads(game, arch, **kw):
-    # Enough games that the parallel (prange) paths run, not only the serial ones: game logic over at
-    # least PAR_MIN_ROWS rows, and learner batches cut into several inference pieces.
-    games = max(2 * PAR_MIN_ROWS, 4 * INFER_ROWS) if game == "tictactoe" else max(PAR_MIN_ROWS, 2 * INFER_ROWS)
+    # Enough games that learner batches are cut into several inference pieces.
+    games = 4 * INFER_ROWS if game == "tictactoe" else 2 * INFER_ROWS
     cfg = small_cfg(game, games, arch=arch).replace(**kw)
     one, p1 = run_iterations(cfg, 1, 2)
     two, p2 = run_iterations(cfg, 2, 2)

@@ -36,10 +36,11 @@ def choose_opponents(out, n_pool, seed, iteration):
         out[g] = key_below(stream_key(seed, OPPONENT, iteration, g), 0, n_pool)
 
 
-# Rows below this count run serially: a parallel region costs more than tiny per-row work (about 1.5 us
-# with the short OpenMP spin the CLI sets; ~65 us with passive waits). 64 measured faster than 256 and
-# 1024 on the tictactoe preset. Either path gives identical results (each row writes only its slots).
-PAR_MIN_ROWS = 64
+# Every per-row loop of a step runs in `prange`, however few its rows: a parallel region costs about 1.5 us
+# with the short OpenMP spin the CLI sets, and Numba compiles a `prange` body with `noalias` arrays and the
+# numpy error model, which made the moves' body 2.4x faster per row than the same loop outside `prange`.
+# A serial copy of each loop for small batches (below 64 rows, until 2a0b9fb) saved nothing and cost
+# about 2 s of cold compile. Each row writes only its own game's slots, so any split gives the same result.
 
 
 @njit(cache=True, inline="always")
@@ -94,26 +95,14 @@ def _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_l
                   x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
 
 
-@njit(cache=True)
-def _move_ser(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
-              x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
-    for r in range(n_rows):
-        _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
-                  x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
-
-
 @njit(cache=True, inline="always")
 def move_rows(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
               x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
     """Every move of one step in one parallel region: workspace rows [0, n_learn) are the learner's (its
     transitions stored), the rest the opponents'; rows[r] is row r's game (`step_rows`). scratch:
     float32[>=n_rows, A], a row per workspace row."""
-    if n_rows >= PAR_MIN_ROWS:
-        _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                  rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
-    else:
-        _move_ser(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                  rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
+    _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+              rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
 
 
 @njit(cache=True, parallel=True)
@@ -126,12 +115,7 @@ def _gather_par(x, mask, rows, n_rows, states, gid):
 @njit(cache=True, inline="always")
 def _gather(x, mask, rows, n_rows, states, gid):
     """Observation and legal mask of each gathered game, one row each."""
-    if n_rows >= PAR_MIN_ROWS:
-        _gather_par(x, mask, rows, n_rows, states, gid)
-        return
-    for r in range(n_rows):
-        observe(gid, x[r], states[rows[r]])
-        legal_mask(gid, mask[r], states[rows[r]])
+    _gather_par(x, mask, rows, n_rows, states, gid)
 
 
 @njit(cache=True, inline="always")
@@ -170,11 +154,7 @@ def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteratio
     moves, in index order, that do not end the game (the opening stops early if every move would).
     So every game starts from a non-terminal position. Games are independent (each writes its own rows).
     """
-    if states.shape[0] >= PAR_MIN_ROWS:
-        _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration)
-        return
-    for g in range(states.shape[0]):
-        _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration)
+    _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration)
 
 
 @njit(cache=True)
@@ -358,11 +338,6 @@ def pack_transitions(obs, mask, action, logp, value, reward, done, result,
     for g in range(n_games):
         start[g] = pos
         pos += slot_count[g]
-    if n_games >= PAR_MIN_ROWS:
-        _pack_par(start, obs, mask, action, logp, value, reward, done, result,
-                  slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
-    else:
-        for g in range(n_games):
-            _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
-                      slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
+    _pack_par(start, obs, mask, action, logp, value, reward, done, result,
+              slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
     return pos
