@@ -88,34 +88,22 @@ def _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, 
 
 
 @njit(cache=True, parallel=True)
-def _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
-              x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
-    for r in prange(n_rows):
-        _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
-                  x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
-
-
-@njit(cache=True, inline="always")
 def move_rows(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
               x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch):
     """Every move of one step in one parallel region: workspace rows [0, n_learn) are the learner's (its
     transitions stored), the rest the opponents'; rows[r] is row r's game (`step_rows`). scratch:
     float32[>=n_rows, A], a row per workspace row."""
-    _move_par(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-              rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
+    for r in prange(n_rows):
+        _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, rows,
+                  x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration, scratch)
 
 
 @njit(cache=True, parallel=True)
-def _gather_par(x, mask, rows, n_rows, states, gid):
+def _gather(x, mask, rows, n_rows, states, gid):
+    """Observation and legal mask of each gathered game, one row each."""
     for r in prange(n_rows):
         observe(gid, x[r], states[rows[r]])
         legal_mask(gid, mask[r], states[rows[r]])
-
-
-@njit(cache=True, inline="always")
-def _gather(x, mask, rows, n_rows, states, gid):
-    """Observation and legal mask of each gathered game, one row each."""
-    _gather_par(x, mask, rows, n_rows, states, gid)
 
 
 @njit(cache=True, inline="always")
@@ -141,12 +129,6 @@ def _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteratio
 
 
 @njit(cache=True, parallel=True)
-def _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration):
-    for g in prange(states.shape[0]):
-        _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration)
-
-
-@njit(cache=True, inline="always")
 def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteration):
     """Curriculum ("exploring starts"): game g starts after k random plies, k uniform in 0..opening_plies.
 
@@ -154,7 +136,8 @@ def random_openings(states, moves, gid, n_actions, opening_plies, seed, iteratio
     moves, in index order, that do not end the game (the opening stops early if every move would).
     So every game starts from a non-terminal position. Games are independent (each writes its own rows).
     """
-    _openings_par(states, moves, gid, n_actions, opening_plies, seed, iteration)
+    for g in prange(states.shape[0]):
+        _opening_one(g, states, moves, gid, n_actions, opening_plies, seed, iteration)
 
 
 @njit(cache=True)
