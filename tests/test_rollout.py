@@ -60,6 +60,41 @@ def test_rollout_and_update_identical_for_1_and_2_threads(game, arch, hidden, ba
     assert_same_for_1_and_2_threads(game, arch, hidden=hidden, batch_size=batch_size)
 
 
+@pytest.mark.parametrize("game", ["tictactoe", "connect4"])
+def test_rollout_identical_for_any_job_count(game):
+    """The jobs a step's inference and moves split into (the thread count by default) only share the work:
+    1, 2, 3 and 7 jobs play the same games, on however many threads run them."""
+    cfg = small_cfg(game, 3 * INFER_ROWS + 6, random_opening_plies=2)
+    tr = Trainer(cfg)
+    rng = np.random.default_rng(3)
+    tr.pool = [tr.params + rng.normal(scale=0.3, size=tr.params.shape).astype(np.float32) for _ in range(3)]
+    runs = []
+    for n_jobs in (1, 2, 3, 7):
+        n = tr.rollout(n_jobs)
+        runs.append((tr.moves.copy(), tr.obs[:n].copy(), tr.logp[:n].copy(), tr.value[:n].copy()))
+    for other in runs[1:]:
+        for x, y in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_job_cuts_split_pieces_into_contiguous_runs_of_about_equal_rows():
+    from numbaplay.nn.rows import PIECE_COST_ROWS, inference_cuts, job_cuts
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        sizes = np.concatenate([np.diff(inference_cuts(int(n))) for n in rng.integers(1, 700, rng.integers(1, 6))])
+        lo = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        hi = lo + sizes
+        cost = sizes + PIECE_COST_ROWS
+        for n_jobs in (1, 2, 3, 5):
+            cuts = job_cuts(lo, hi, n_jobs)
+            assert cuts.shape == (n_jobs + 1,) and cuts[0] == 0 and cuts[-1] == len(sizes)
+            assert np.all(np.diff(cuts) >= 0)
+            # Each run ends within one piece of its even share of the total cost.
+            done = np.concatenate([[0], np.cumsum(cost)])[cuts]
+            share = cost.sum() * np.arange(n_jobs + 1) / n_jobs
+            assert np.all(np.abs(done - share) <= cost.max())
+
+
 @pytest.mark.parametrize("game,opening", [("tictactoe", 0), ("tictactoe", 6), ("connect4", 0), ("connect4", 8)])
 def test_rollout_matches_twin(game, opening):
     cfg = small_cfg(game, 24, opp_temperature=0.7, draw_reward=0.25, random_opening_plies=opening)

@@ -25,7 +25,7 @@ from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.lanes import dot8, sumsq8
 from numbaplay.nn.mathf import exp32, fma32
 from numbaplay.nn.params import MLP
-from numbaplay.nn.rows import copy_row, unit_cuts
+from numbaplay.nn.rows import copy_row, job_cuts, unit_cuts
 from numbaplay.nn.sync import aligned_zeros
 
 GELU_K = np.float32(2.0 * math.sqrt(2.0 / math.pi))
@@ -531,15 +531,19 @@ def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh
 
 
 @njit(cache=True, parallel=True)
-def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush):
+def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush, n_jobs):
     """Forward pieces in parallel: piece p is rows lo[p]..hi[p]-1 of every buffer through the network
     `learner` (net[p] < 0) or `pool[net[p]]`. Each piece makes its own BLAS calls, so a row's outputs
     depend only on its piece, never on the thread that ran it. The one parallel inference kernel:
     rollouts, agents and the profiler's update loop all call it (one compiled copy keeps the cold compile
     shorter). flush: run each piece with subnormals flushed to zero, as the update's kernels do
-    (`numbaplay.nn.fpenv`); rollouts and agents pass False."""
-    for p in prange(net.shape[0]):
-        _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush)
+    (`numbaplay.nn.fpenv`); rollouts and agents pass False. n_jobs: the pieces run as this many runs of
+    about equal rows (`numbaplay.nn.rows.job_cuts`); the thread count balances the threads' work, and the
+    piece count runs one piece per `prange` iteration."""
+    jobs = job_cuts(lo, hi, n_jobs)
+    for j in prange(jobs.shape[0] - 1):
+        for p in range(jobs[j], jobs[j + 1]):
+            _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush)
 
 
 @njit(cache=True)
@@ -549,7 +553,7 @@ def forward_pieces(params, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, cut
     k = cuts.shape[0] - 1
     net = np.full(k, -1, dtype=np.int64)
     forward_nets(net, cuts[:k], cuts[1:], params, params.reshape(1, params.shape[0]), spec, offs, x, hs, us,
-                 pre, xh, rs, logits, vpre, flush)
+                 pre, xh, rs, logits, vpre, flush, k)
 
 
 @njit(cache=True, inline="always")

@@ -120,8 +120,9 @@ class Trainer:
             self._pool_stack = (stacked, list(self.pool))
         return stacked
 
-    def rollout(self) -> int:
-        """Play this iteration's games; returns the number of learner transitions N."""
+    def rollout(self, n_jobs: int | None = None) -> int:
+        """Play this iteration's games; returns the number of learner transitions N. n_jobs: how many jobs
+        each step's parallel work splits into (default the Numba thread count); never changes the games."""
         ws = self.ws_roll
         pool = self.pool_array()
         rollout_kernel(self.slot_obs, self.slot_mask, self.slot_action, self.slot_logp, self.slot_value,
@@ -129,7 +130,8 @@ class Trainer:
                        self.spec_arr, self.offs, self.params, pool, self.cfg.seed, self.iteration,
                        self.cfg.opp_temperature, self.cfg.random_opening_plies, self.x_roll, self.m_roll,
                        self.l_roll, self.v_roll,
-                       ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
+                       ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
+                       numba.get_num_threads() if n_jobs is None else n_jobs)
         return pack_transitions(self.obs, self.mask, self.action, self.logp, self.value, self.reward,
                                 self.done, self.result, self.slot_obs, self.slot_mask, self.slot_action,
                                 self.slot_logp, self.slot_value, self.slot_count, self.status,

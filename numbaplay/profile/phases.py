@@ -134,6 +134,7 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
     order = np.empty(n_games, np.int64)
     all_rows = np.empty(n_games, np.int64)
     scratch = np.empty((n_games, mask.shape[1]), np.float32)
+    n_jobs = get_num_threads()
     choose_opponents(tr.opponent, n_pool, seed, it)
     tr.slot_count[:] = 0
     tr.moves[:, :] = -1
@@ -149,10 +150,10 @@ def rollout_profiled(tr: Trainer, clock: Clock) -> RolloutCounts:
         _gather(x, mask, all_rows, n_rows, states, gid)
         clock.lap("rollout/game_logic")
         step_inference(n_learn, counts, tr.params, pool, spec, offs, x, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
-                       logits, vpre)
+                       logits, vpre, n_jobs)
         clock.lap("rollout/inference")
         move_rows(n_rows, n_learn, actions, *slots, all_rows, x, mask, logits, vpre, states, tr.moves, active, gid,
-                  cfg.opp_temperature, seed, it, scratch)
+                  cfg.opp_temperature, seed, it, scratch, n_jobs)
         n_rows_total += int(n_rows)
         entry_batch = counts[1:] > counts[:-1]  # pool entries with rows this step: one batch each
         n_calls += int(n_learn > 0) + int(np.count_nonzero(entry_batch))
