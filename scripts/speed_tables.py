@@ -15,12 +15,12 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH = RESULTS / "bench"
 # The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
 ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
-ACCEPTANCE = "ttt_optimal_session10"  # the latest Tic-Tac-Toe acceptance run
+ACCEPTANCE = "ttt_optimal_session11"  # the latest Tic-Tac-Toe acceptance run
 # The files the previous results/speed.md was generated from, and that pass's acceptance run.
 PREVIOUS = BENCH / "previous_pass"
-PREVIOUS_ACCEPTANCE = "ttt_optimal_session9"
+PREVIOUS_ACCEPTANCE = "ttt_optimal_session10"
 # Alternating A/B rounds of the code changes made between the previous pass and this one (same machine state).
-BETWEEN_PASSES_AB = ("ab_session10_inference_workspace.json", "ab_session10_inference_kernels.json")
+BETWEEN_PASSES_AB = ("ab_session10_inference_kernels.json", "ab_session10_serial_paths.json", "ab_session11_jobs.json")
 ISSUE_PEAK_GFLOPS = 175.0  # the issue: "about 150-175 GFLOP/s on both cores"; the upper end, the harder test
 
 
