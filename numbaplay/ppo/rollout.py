@@ -101,11 +101,14 @@ def move_rows(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_l
     so the output does not depend on n_jobs."""
     n_opp = n_rows - n_learn
     for j in prange(n_jobs):
-        for r in range(j * n_learn // n_jobs, (j + 1) * n_learn // n_jobs):
-            _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                      rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration,
-                      scratch)
-        for r in range(n_learn + j * n_opp // n_jobs, n_learn + (j + 1) * n_opp // n_jobs):
+        la = j * n_learn // n_jobs  # job j: learner rows [la, la + n_l), then opponent rows [oa, oa + n_o)
+        n_l = (j + 1) * n_learn // n_jobs - la
+        oa = n_learn + j * n_opp // n_jobs
+        n_o = n_learn + (j + 1) * n_opp // n_jobs - oa
+        for i in range(n_l + n_o):
+            # One loop, so that `_move_one` (and the two `_act_one` inside) compiles once: two loops doubled
+            # the kernel's compile (3 s of a cold start).
+            r = la + i if i < n_l else oa + (i - n_l)
             _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
                       rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration,
                       scratch)
