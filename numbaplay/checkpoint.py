@@ -48,6 +48,8 @@ def load(path: str | Path, game: str | None = None) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and suggest loading it unsafely
+        raise CheckpointError(f"{str(path)!r} is not a numbaplay checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in _KEYS if k not in data.files]

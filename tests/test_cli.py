@@ -126,8 +126,12 @@ def test_bad_checkpoints(tmp_path, trained):
     junk.write_bytes(b"not a zip at all")
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weights=np.zeros(3))
-    for path in (junk, foreign, tmp_path / "missing.npz"):
-        _one_line_exit_2(CliRunner().invoke(main, ["eval", str(path)]))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes((trained / "checkpoints" / "final.npz").read_bytes()[:-200])
+    for path, needle in [(junk, "not an .npz archive"), (foreign, "missing"),
+                         (tmp_path / "missing.npz", "does not exist"), (truncated, "not a")]:
+        line = _one_line_exit_2(CliRunner().invoke(main, ["eval", str(path)]))
+        assert needle in line and "unsafe" not in line, line
     from numbaplay.agent import load_agent
     from numbaplay.errors import CheckpointError
 
