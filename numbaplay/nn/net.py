@@ -538,8 +538,8 @@ def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs,
     rollouts, agents and the profiler's update loop all call it (one compiled copy keeps the cold compile
     shorter). flush: run each piece with subnormals flushed to zero, as the update's kernels do
     (`numbaplay.nn.fpenv`); rollouts and agents pass False. n_jobs: the pieces run as this many runs of
-    about equal rows (`numbaplay.nn.rows.job_cuts`); the thread count balances the threads' work, and the
-    piece count runs one piece per `prange` iteration."""
+    about equal rows (`numbaplay.nn.rows.job_cuts`): rollouts pass the thread count, to balance the threads'
+    work; `forward_pieces` passes its piece count, which for its nearly equal pieces is a piece a run."""
     jobs = job_cuts(lo, hi, n_jobs)
     for j in prange(jobs.shape[0] - 1):
         for p in range(jobs[j], jobs[j + 1]):

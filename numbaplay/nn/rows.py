@@ -71,23 +71,24 @@ def job_cuts(lo, hi, n_jobs):
     give one thread a piece more (1137 against 911 rows at tictactoe's first step). Pieces themselves
     never depend on n_jobs, so neither does any output."""
     k = lo.shape[0]
-    out = np.empty(max(n_jobs, 1) + 1, dtype=np.int64)
+    m = max(n_jobs, 1)
+    out = np.empty(m + 1, dtype=np.int64)
     total = 0
     for p in range(k):
         total += hi[p] - lo[p] + PIECE_COST_ROWS
     out[0] = 0
     p = 0
     done = 0
-    for j in range(1, out.shape[0] - 1):
-        target = total * j // (out.shape[0] - 1)
-        while p < k:
+    for j in range(1, m):
+        target = total * j // m
+        while p < k:  # take piece p unless stopping before it leaves the run nearer its target
             c = hi[p] - lo[p] + PIECE_COST_ROWS
             if done + c > target and target - done <= done + c - target:
                 break
             done += c
             p += 1
         out[j] = p
-    out[out.shape[0] - 1] = k
+    out[m] = k
     return out
 
 
