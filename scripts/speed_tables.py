@@ -151,6 +151,39 @@ def update_scaling_section() -> str:
          "with the update us/step", "norm + Adam (+ sum) us/step", "same parameters as 1 thread"), rows)])
 
 
+def update_breakdown_section(name: str = "update_breakdown_c4-seed.json") -> str:
+    f = BENCH / name
+    if not f.exists():
+        return "(not measured)"
+    r = json.loads(f.read_text())
+    shard, step = r["per_step_s"]["shard"], r["per_step_s"]["step"]
+    total = sum(step.values())
+    rows = [(part, *(f"{shard[s][part] * 1e6:.0f}" for s in sorted(shard)),
+             f"{max(shard[s][part] for s in shard) / total:.1%}") for part in shard["0"] if part != "shard_total"]
+    rows.append(("**shard total**", *(f"{shard[s]['shard_total'] * 1e6:.0f}" for s in sorted(shard)),
+                 f"{max(shard[s]['shard_total'] for s in shard) / total:.1%}"))
+    serial = [(f"step: {part}", *(["" for _ in shard]), f"{v / total:.1%}",
+               f"{v * 1e6:.0f}") for part, v in step.items()]
+    table = md_table(("part", *(f"shard {s} us/step" for s in sorted(shard)), "share of the step",
+                      "step us"), [(*row, "") for row in rows] + serial)
+    calls = md_table(("call (one block)", "in the step us", "alone us", "in the step / alone", "GFLOP/s in / alone"),
+                     [(k, f"{v['in_step_s'] * 1e6:.1f}", f"{v['alone_s'] * 1e6:.1f}",
+                       f"{v['in_step_over_alone']:.2f}",
+                       f"{v['in_step_gflops']:.0f} / {v['alone_gflops']:.0f}" if "in_step_gflops" in v else "")
+                      for k, v in r["per_call_block"].items()])
+    gemm = sum(max(shard[s][p] for s in shard) for p in ("gemm_xWt", "gemm_dAtu", "gemm_dAW", "in_layer",
+                                                          "bwd_in_layer"))
+    between = sum(step[p] for p in ("gather", "combine_norm", "adam"))
+    totals = [shard[s]["shard_total"] for s in shard]
+    lead = (f"`{r['command']}` (load at end `{r['uptime_end']}`): {r['steps']} steps of {r['shard_rows']}-row "
+            f"shards, the timed copy {ms(r['timed_update']['median_s'])} ms against the fused update's "
+            f"{ms(r['fused_update']['median_s'])} ms, same parameters: {r['same_parameters_as_fused']}. GEMM calls "
+            f"take {gemm / total:.0%} of a step (the slower shard's), the parts between the shard regions "
+            f"(gather, gradient sum with norm, Adam) {between / total:.0%}, and the slower shard ran "
+            f"{max(totals) / min(totals) - 1:.1%} longer than the other.")
+    return "\n\n".join([lead, table, calls])
+
+
 def _torch_met(ratio: float, paired: dict | None, quoted: float, target: float) -> str:
     """Met when the side-by-side ratio reaches the target; said so plainly when the paired rounds' interval
     still reaches below it."""
@@ -410,7 +443,8 @@ def main() -> int:
         "games": games_section,
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section, "blas": blas_section,
-        "update_scaling": update_scaling_section, "records": records_section, "pool": pool_section,
+        "update_scaling": update_scaling_section, "update_breakdown": update_breakdown_section,
+        "records": records_section, "pool": pool_section,
         "torch_full_pool": lambda: (torch_section("torch_vs_numba_fullpool.json")
                                     if (BENCH / "torch_vs_numba_fullpool.json").exists() else "(not measured)"),
         "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
@@ -515,6 +549,17 @@ each shard's forward, head gradients and layer input gradients, then each half o
 its weight gradient over all rows, its norm share and its Adam step on the core that keeps its moments.
 
 {update_scaling}
+
+## Inside the `c4-seed` update step
+
+`benchmarks/bench_update_breakdown.py` runs a copy of the fused row-shard update with a cycle-counter read
+around every call, after checking that the copy leaves the parameters bit for bit as the package's update
+does; it ran after this page's pass. Per step: each shard's time in every kind of call (both shards run at
+once, one per thread; the step waits for the slower), and the parts between the shard regions. Then each block call
+in the step against the same call alone in a loop on one thread, where its operands stay in the core's
+caches.
+
+{update_breakdown}
 
 ## Cost as games per iteration grow (iteration 0 replayed)
 
