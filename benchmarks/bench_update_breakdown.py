@@ -38,6 +38,7 @@ from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.params import MLP
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import MAX_SHARDS, copy_row, shard_cuts
+from numbaplay.nn.sync import aligned_zeros
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.ppo.update import gather, minibatch_bounds, unit_halves
@@ -213,10 +214,12 @@ def epochs_timed(tm, params, m, v, t, grads, stats, obs, mask, action, logp, adv
     return t
 
 
-# Calls alone in a loop on fixed operands (one thread): what each kind costs with its operands in cache.
+# Calls alone in a loop on fixed operands (one thread, subnormals flushed as in the update): what each kind
+# costs with its operands in cache.
 @njit
 def _loop_gemm(kind, reps, c, a, b):
     zero = np.float32(0.0)
+    fp = flush_enter()  # subnormals flushed, as in the update
     c0 = cycles()
     for _ in range(reps):
         if kind == 0:
@@ -225,11 +228,14 @@ def _loop_gemm(kind, reps, c, a, b):
             gemm_tn(c, a, b, zero)
         else:
             gemm_nn(c, a, b, zero)
-    return (cycles() - c0) / reps
+    c1 = cycles()
+    flush_exit(fp)
+    return (c1 - c0) / reps
 
 
 @njit(error_model="numpy")
 def _loop_elementwise(kind, reps, x, y, z, u, w, r, g, b, gb):
+    fp = flush_enter()
     c0 = cycles()
     for _ in range(reps):
         if kind == 0:
@@ -240,21 +246,27 @@ def _loop_elementwise(kind, reps, x, y, z, u, w, r, g, b, gb):
             net._times_gelu_grad(u, gb, y, x, w)
         else:
             net._layernorm_backward(u, g, gb, y, z, r, b, True)
-    return (cycles() - c0) / reps
+    c1 = cycles()
+    flush_exit(fp)
+    return (c1 - c0) / reps
 
 
 def alone(rows: int, hid: int, reps: int, hz: float) -> dict:
     """Seconds per call of each kind on rows x hid operands in a loop (median of 7 runs after one)."""
     rng = np.random.default_rng(0)
 
-    def f32(*shape):
-        return rng.normal(size=shape).astype(np.float32)
+    def f32(*shape):  # on cache-line boundaries, as the step's buffers (`numbaplay.nn.sync.aligned_zeros`)
+        out = aligned_zeros(shape)
+        out[...] = rng.normal(size=shape)
+        return out
 
-    act, act2, out, wt = f32(rows, hid), f32(rows, hid), np.zeros((rows, hid), np.float32), f32(hid, hid) * 0.05
-    gw = np.zeros((hid, hid), np.float32)
-    x, y, z, u = f32(rows, hid), f32(rows, hid), f32(rows, hid), f32(rows, hid)
-    w = 1.0 / (1.0 + np.exp(-f32(rows, hid)))
-    r, g, b, gb = np.abs(f32(rows)) + 0.5, f32(hid), np.zeros(hid, np.float32), np.zeros(hid, np.float32)
+    act, act2, wt = f32(rows, hid), f32(rows, hid), f32(hid, hid)
+    out, gw = aligned_zeros((rows, hid)), aligned_zeros((hid, hid))
+    wt *= 0.05
+    x, y, z, u, w = f32(rows, hid), f32(rows, hid), f32(rows, hid), f32(rows, hid), f32(rows, hid)
+    w[...] = 1.0 / (1.0 + np.exp(-w))
+    r, g, b, gb = f32(rows), f32(hid), aligned_zeros(hid), aligned_zeros(hid)
+    r[...] = np.abs(r) + 0.5
     calls = {"gemm_xWt": lambda k: _loop_gemm(0, k, out, act, wt),
              "gemm_dAtu": lambda k: _loop_gemm(1, k, gw, act, act2),
              "gemm_dAW": lambda k: _loop_gemm(2, k, out, act, wt),
