@@ -9,6 +9,7 @@ saved state, alternating the order every round. It checks that both versions pro
 
     python scripts/ab_inprocess.py --preset c4-seed --phase update --rounds 12
     python scripts/ab_inprocess.py --old HEAD~1 --preset tictactoe --phase rollout --rounds 30 --threads 1
+    python scripts/ab_inprocess.py --preset ttt-seed --phase rollout --rounds 30 --full-pool
 """
 import argparse
 import importlib
@@ -50,6 +51,9 @@ def main() -> int:
     ap.add_argument("--phase", choices=("update", "rollout"), default="update")
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--full-pool", action="store_true",
+                    help="Fill both trainers' pools to pool_size entries first, as late in training (the initial "
+                         "parameters plus seeded N(0, 1e-3^2) noise per entry, as bench_iteration.py --pool).")
     ap.add_argument("--out", default=None, help="Also write the result as JSON here.")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ab-inprocess-"))
@@ -76,6 +80,10 @@ def run(args) -> int:
         trainers.append(importlib.import_module(f"{name}.ppo.trainer").Trainer(cfg))
     counts, saved = [], []
     for tr in trainers:
+        if args.full_pool:
+            rng = np.random.default_rng(tr.cfg.pool_size)
+            while len(tr.pool) < tr.cfg.pool_size:
+                tr.pool.append(tr.params + rng.normal(0.0, 1e-3, tr.params.shape).astype(np.float32))
         n = tr.rollout()
         tr.advantages(n)
         counts.append(n)
@@ -105,11 +113,13 @@ def run(args) -> int:
     old, new = np.array(times[0]), np.array(times[1])
     ratio = new / old
     result = {"preset": args.preset, "phase": args.phase, "old": args.old, "new": "working tree",
-              "threads": args.threads, "rounds": args.rounds, "same_results": bool(same),
+              "threads": args.threads, "pool_entries": len(trainers[1].pool), "rounds": args.rounds,
+              "same_results": bool(same),
               "old_median_s": float(np.median(old)), "new_median_s": float(np.median(new)),
               "paired_ratio_median": float(np.median(ratio)), "paired_ratios": ratio.round(4).tolist(),
               "command": "python scripts/ab_inprocess.py " + " ".join(sys.argv[1:])}
-    print(f"{args.preset} {args.phase}, {args.threads} thread(s): old ({args.old}) {np.median(old) * 1e3:.1f} ms, "
+    print(f"{args.preset} {args.phase}, {args.threads} thread(s), {len(trainers[1].pool)} pool entries: "
+          f"old ({args.old}) {np.median(old) * 1e3:.1f} ms, "
           f"new {np.median(new) * 1e3:.1f} ms; paired new / old median {np.median(ratio):.4f} over "
           f"{args.rounds} rounds; same results: {same}")
     if args.out:

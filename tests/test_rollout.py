@@ -175,18 +175,26 @@ def test_pool_array_follows_the_pool():
     from numbaplay.ppo.trainer import update_pool
 
     tr = Trainer(small_cfg("tictactoe", 8).replace(pool_size=3))
+    size = tr.params.shape[0]
+
+    def entries():
+        stacked = tr.pool_array()
+        for row in stacked:  # every entry on a cache line
+            assert row.ctypes.data % 64 == 0
+        return stacked[:, :size]
+
     first = tr.pool_array()
     assert tr.pool_array() is first  # unchanged pool: no new copy
     rng = np.random.default_rng(0)
     for i in range(6):
         tr.params += rng.standard_normal(tr.params.shape).astype(np.float32)
         update_pool(tr.pool, tr.params, i, 1, 3)
-        np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+        np.testing.assert_array_equal(entries(), np.stack(tr.pool))
     assert len(tr.pool) == 3
     tr.pool = [p + 1.0 for p in tr.pool]
-    np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+    np.testing.assert_array_equal(entries(), np.stack(tr.pool))
     tr.pool.append(tr.params.copy())
-    np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+    np.testing.assert_array_equal(entries(), np.stack(tr.pool))
     state = tr.state_dict()["pool"]
     state[:] = 0.0  # a checkpoint's copy: writing into it leaves the rollout's pool alone
-    np.testing.assert_array_equal(tr.pool_array(), np.stack(tr.pool))
+    np.testing.assert_array_equal(entries(), np.stack(tr.pool))

@@ -245,7 +245,7 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
     out slot_obs: float32[G, T, obs]; slot_mask: uint8[G, T, A]; slot_action: int64[G, T];
     slot_logp, slot_value: float32[G, T]; slot_count: int64[G]; moves: int64[G, max_plies] (-1 pad);
     status: int64[G] final status; opponent: int64[G] pool index.
-    in gid; spec: int64[5]; offs: int64[T+1]; learner: float32[P]; pool: float32[n_pool, P];
+    in gid; spec: int64[5]; offs: int64[T+1]; learner: float32[P]; pool: float32[n_pool, >=P] (entry j: pool[j, :P]);
     workspace x: float32[G, obs], mask: uint8[G, A], logits: float32[G, A], vpre: float32[G],
     hs, us, pre, xh: float32[L, G, H], rs: float32[L, G].
     n_jobs: how many parallel jobs each step's inference and moves split into, the Numba thread count for
