@@ -31,7 +31,7 @@ def net_spec(cfg: TrainConfig) -> NetSpec:
     return NetSpec(cfg.arch, game.obs_size, cfg.hidden, cfg.depth, game.n_actions)
 
 
-# `Trainer.pool_array` rows are this many floats apart at a multiple (one 64-byte cache line).
+# `Trainer.pool_array` pads each row to a multiple of this many floats (one 64-byte cache line).
 POOL_ROW_ALIGN = 16
 
 
