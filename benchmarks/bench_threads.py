@@ -29,6 +29,23 @@ def summary(values):
             "max_s": float(np.max(values))}
 
 
+def update_state(tr: Trainer):
+    """Play one rollout and compute its advantages; returns (transitions N, restore), where restore() puts the
+    parameters, Adam moments and step count back as they are now, so that every timed update starts from the
+    same state."""
+    n = tr.rollout()
+    tr.advantages(n)
+    saved = {name: getattr(tr, name).copy() for name in ("params", "m", "v")}
+    saved_t = tr.t
+
+    def restore():
+        for name, value in saved.items():
+            getattr(tr, name)[:] = value
+        tr.t = saved_t
+
+    return n, restore
+
+
 def add_thread_options(ap: argparse.ArgumentParser) -> None:
     """--max-threads and --blas-threads, as every thread-scaling benchmark takes them."""
     ap.add_argument("--max-threads", type=int, default=numba.config.NUMBA_NUM_THREADS,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from bench_threads import summary  # this folder is on sys.path when a benchmark runs as a script
+from bench_threads import summary, update_state  # this folder is on sys.path when a benchmark runs as a script
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
@@ -41,7 +41,7 @@ from numbaplay.nn.rows import MAX_SHARDS, copy_row, shard_cuts
 from numbaplay.nn.sync import aligned_zeros
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.ppo.update import gather, minibatch_bounds, unit_halves
+from numbaplay.ppo.update import STAT_NAMES, gather, minibatch_bounds, unit_halves
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.rng import SHUFFLE, permutation, stream_key
@@ -300,19 +300,11 @@ def main():
         if tr.spec_arr[0] == MLP or unit_halves(tr.spec_arr, cfg.batch_size):
             raise SystemExit(f"bench_update_breakdown: preset {args.preset} is an mlp; this benchmark times the "
                              "resmlp row-shard step")
-        n = tr.rollout()
-        tr.advantages(n)
-        saved = {name: getattr(tr, name).copy() for name in ("params", "m", "v")}
-        saved_t = tr.t
-
-        def restore():
-            for name, value in saved.items():
-                getattr(tr, name)[:] = value
-            tr.t = saved_t
+        n, restore = update_state(tr)
 
         tr.update(n)  # JIT, and the parameters the copy must reproduce
         reference = tr.params.copy()
-        stats = np.zeros((cfg.epochs * -(-n // cfg.batch_size), 8))
+        stats = np.zeros((cfg.epochs * (minibatch_bounds(n, cfg.batch_size).shape[0] - 1), len(STAT_NAMES)))
         tm = np.zeros((MAX_SHARDS + 1, 16))
         restore()
         update_args = tr._update_args(n, stats)  # Adam's step count as saved

@@ -26,7 +26,11 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from bench_threads import add_thread_options, summary  # this folder is on sys.path when a benchmark runs as a script
+from bench_threads import (  # this folder is on sys.path when a benchmark runs as a script
+    add_thread_options,
+    summary,
+    update_state,
+)
 from numba import njit, prange
 
 from numbaplay.nn.adam import adam_coefs, adam_pieces, adam_step, combine_grad_norm
@@ -98,15 +102,7 @@ def main():
     rows = {}
     with blas_limits(args.blas_threads):
         tr = Trainer(cfg)
-        n = tr.rollout()
-        tr.advantages(n)
-        saved = {name: getattr(tr, name).copy() for name in ("params", "m", "v")}
-        saved_t = tr.t
-
-        def restore():
-            for name, value in saved.items():
-                getattr(tr, name)[:] = value
-            tr.t = saved_t
+        n, restore = update_state(tr)
 
         # One minibatch, the first rows of the buffer, for the step loops; its own moment copies.
         b = min(cfg.batch_size, n)
