@@ -157,24 +157,21 @@ def update_breakdown_section(name: str = "update_breakdown_c4-seed.json") -> str
         return "(not measured)"
     r = json.loads(f.read_text())
     shard, step = r["per_step_s"]["shard"], r["per_step_s"]["step"]
+    ids = sorted(shard)
     total = sum(step.values())
-    rows = [(part, *(f"{shard[s][part] * 1e6:.0f}" for s in sorted(shard)),
-             f"{max(shard[s][part] for s in shard) / total:.1%}") for part in shard["0"] if part != "shard_total"]
-    rows.append(("**shard total**", *(f"{shard[s]['shard_total'] * 1e6:.0f}" for s in sorted(shard)),
-                 f"{max(shard[s]['shard_total'] for s in shard) / total:.1%}"))
-    serial = [(f"step: {part}", *(["" for _ in shard]), f"{v / total:.1%}",
-               f"{v * 1e6:.0f}") for part, v in step.items()]
-    table = md_table(("part", *(f"shard {s} us/step" for s in sorted(shard)), "share of the step",
-                      "step us"), [(*row, "") for row in rows] + serial)
+    slower = {part: max(shard[s][part] for s in ids) for part in shard[ids[0]]}  # the step waits for it
+    rows = [(f"**{part.replace('_', ' ')}**" if part == "shard_total" else part,
+             *(f"{shard[s][part] * 1e6:.0f}" for s in ids), f"{slower[part] / total:.1%}", "") for part in slower]
+    rows += [(f"step: {part}", *("" for _ in ids), f"{v / total:.1%}", f"{v * 1e6:.0f}") for part, v in step.items()]
+    table = md_table(("part", *(f"shard {s} us/step" for s in ids), "share of the step", "step us"), rows)
     calls = md_table(("call (one block)", "in the step us", "alone us", "in the step / alone", "GFLOP/s in / alone"),
                      [(k, f"{v['in_step_s'] * 1e6:.1f}", f"{v['alone_s'] * 1e6:.1f}",
                        f"{v['in_step_over_alone']:.2f}",
                        f"{v['in_step_gflops']:.0f} / {v['alone_gflops']:.0f}" if "in_step_gflops" in v else "")
                       for k, v in r["per_call_block"].items()])
-    gemm = sum(max(shard[s][p] for s in shard) for p in ("gemm_xWt", "gemm_dAtu", "gemm_dAW", "in_layer",
-                                                          "bwd_in_layer"))
+    gemm = sum(slower[p] for p in ("gemm_xWt", "gemm_dAtu", "gemm_dAW", "in_layer", "bwd_in_layer"))
     between = sum(step[p] for p in ("gather", "combine_norm", "adam"))
-    totals = [shard[s]["shard_total"] for s in shard]
+    totals = [shard[s]["shard_total"] for s in ids]
     lead = (f"`{r['command']}` (load at end `{r['uptime_end']}`): {r['steps']} steps of {r['shard_rows']}-row "
             f"shards, the timed copy {ms(r['timed_update']['median_s'])} ms against the fused update's "
             f"{ms(r['fused_update']['median_s'])} ms, same parameters: {r['same_parameters_as_fused']}. GEMM calls "
