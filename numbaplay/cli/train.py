@@ -71,7 +71,8 @@ def train(game, preset_name, config_file, seed, iterations, out_dir, threads, ev
 
     def on_iteration(m):
         shown["win"] = m["charts/learner_win"]
-        shown["ent"] = m["loss/entropy"]
+        if m["loss/entropy"] is not None:  # None in an iteration without learner moves
+            shown["ent"] = m["loss/entropy"]
         for key in ("eval/exploitability_greedy", "eval/exploitability_sampled", "eval/elo"):
             if m.get(key) is not None:
                 shown[key.split("/", 1)[1]] = m[key]

@@ -215,18 +215,19 @@ class Trainer:
 
     def _metrics(self, n: int, stats: np.ndarray, lr: float, ent: float) -> dict:
         w = stats[:, 7]
-        mean = (stats[:, :7] * w[:, None]).sum(axis=0) / w.sum()
+        rows = w.sum()  # 0 when no game gave the learner a move: no minibatch, no loss to report
+        mean = [None] * 7 if rows == 0 else [float(x) for x in (stats[:, :7] * w[:, None]).sum(axis=0) / rows]
         ret = self.ret[:n].astype(np.float64)
         val = self.value[:n].astype(np.float64)
-        var_r = float(np.var(ret))
+        var_r = float(np.var(ret)) if n else 0.0
         expl = None if var_r == 0.0 else float(1.0 - np.var(ret - val) / var_r)
         res = self.result
         n_games = res.shape[0]
         return {
             "iteration": self.iteration,
-            "loss/policy": float(mean[0]), "loss/value": float(mean[1]), "loss/entropy": float(mean[2]),
-            "loss/approx_kl": float(mean[3]), "loss/clip_frac": float(mean[4]),
-            "loss/total": float(mean[5]), "loss/grad_norm": float(mean[6]),
+            "loss/policy": mean[0], "loss/value": mean[1], "loss/entropy": mean[2],
+            "loss/approx_kl": mean[3], "loss/clip_frac": mean[4], "loss/total": mean[5],
+            "loss/grad_norm": mean[6],
             "loss/explained_variance": expl,
             "charts/lr": lr, "charts/ent_coef": ent, "charts/transitions": int(n),
             "charts/games": int(n_games), "charts/pool_size": len(self.pool),

@@ -45,7 +45,11 @@ STAT_NAMES = ("policy", "value", "entropy", "approx_kl", "clip_frac", "total", "
 
 @njit(cache=True)
 def minibatch_bounds(n, batch_size):
-    """int64[k+1] cut points of ceil(n / batch_size) batches, sizes differing by at most one, larger first."""
+    """int64[k+1] cut points of k = ceil(n / batch_size) batches, sizes differing by at most one, larger first.
+    No transitions, no batch (k = 0): an iteration whose every game ended before the learner moved takes
+    no Adam step, as the twin and the C reference."""
+    if n <= 0:
+        return np.zeros(1, dtype=np.int64)
     return even_cuts(n, (n + batch_size - 1) // batch_size)
 
 
