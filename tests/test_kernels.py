@@ -62,10 +62,12 @@ def test_init_matches_twin(arch, obs_size, n_act):
         tuple(spec.array()))]
 
 
+@pytest.mark.parametrize("depth", [1, 3], ids=["depth1", "depth3"])
 @pytest.mark.parametrize("arch,obs_size,n_act", SPECS)
-def test_forward_backward_match_twin(arch, obs_size, n_act):
+def test_forward_backward_match_twin(arch, obs_size, n_act, depth):
+    """Depth 1 is a single layer (mlp) or the input layer and the final LayerNorm only (resmlp)."""
     rng = np.random.default_rng(7)
-    spec = NetSpec(arch, obs_size, 16, 3, n_act)
+    spec = NetSpec(arch, obs_size, 16, depth, n_act)
     spec_t = tuple(int(v) for v in spec.array())
     params = init_params(spec, 3)
     params += rng.normal(scale=0.2, size=params.shape).astype(np.float32)  # break init symmetry
@@ -234,6 +236,12 @@ def test_gae_and_normalisation_match_twin():
     out = np.zeros(n, np.float32)
     normalize(out, adv, n)
     np.testing.assert_array_equal(out, naive.normalize_advantages(ref_adv))
+    # Buffers of 0, 1 and 2 transitions (under 2 normalise to 0) as the twin; rows past n untouched.
+    for k in (0, 1, 2):
+        out = np.full(n, 7.0, np.float32)
+        normalize(out, adv, k)
+        np.testing.assert_array_equal(out[:k], naive.normalize_advantages(adv[:k]))
+        assert np.all(out[k:] == 7.0)
 
 
 @pytest.mark.parametrize("size", [300, 70_013])  # the serial path and the chunked parallel one

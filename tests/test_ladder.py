@@ -1,6 +1,7 @@
 """Reference players, the match engine, the stored ladder and the Connect Four evaluation."""
 import json
 
+import naive
 import numpy as np
 import pytest
 
@@ -307,6 +308,50 @@ def test_alphabeta_equals_plain_minimax(depth):
     states = np.stack([s for _, s in positions])
     fast = make_player(f"ab{depth}").select(states, np.arange(len(states)), 0)
     assert [int(a) for a in fast] == [slow_search_move(s, depth) for s in states]
+
+
+def twin_board(moves):
+    """The twin's board (`naive`) of a position in move-string notation."""
+    board = naive.new_board(naive.CONNECT4)
+    for a in naive.parse_position(naive.CONNECT4, moves):
+        board = naive.play(naive.CONNECT4, board, a)
+    return board
+
+
+def twin_heuristic(board):
+    """Win now, else block, else the centre-most legal column (ties to the lower), on the twin's board."""
+    legal = naive.legal_mask(naive.CONNECT4, board)
+    me = naive.side_to_move(board)
+    order = [3, 2, 4, 1, 5, 0, 6]
+    for owner in (me, 3 - me):
+        for col in order:
+            if legal[col]:
+                row = next(r for r in range(naive.ROWS) if board[r * naive.COLS + col] == 0)
+                after = list(board)
+                after[row * naive.COLS + col] = owner
+                if naive.winner(naive.CONNECT4, after) == owner:
+                    return col
+    return next(col for col in order if legal[col])
+
+
+def test_random_and_heuristic_players_equal_their_twins():
+    """`random`: the k-th legal column, k = draw `ply` below the legal count of the EVAL stream (seed,
+    game index); `heuristic`: `twin_heuristic`. Both against the twin's boards and random streams."""
+    positions = random_positions(400, seed=11)
+    states = np.stack([s for _, s in positions])
+    index = np.arange(len(states)) * 7 + 3
+    boards = [twin_board(moves) for moves, _ in positions]
+    seed = 2**33 + 5
+    rand = make_player("random").select(states, index, seed)
+    heur = make_player("heuristic").select(states, index, seed)
+    for (moves, _), board, g, r, h in zip(positions, boards, index, rand, heur, strict=True):
+        legal = np.flatnonzero(naive.legal_mask(naive.CONNECT4, board))
+        k = naive.below(len(legal), seed, naive.EVAL, int(g), 0, len(moves))
+        assert int(r) == int(legal[k]), moves
+        assert int(h) == twin_heuristic(board), moves
+    # The positions include wins to take and to block, not only the centre rule.
+    assert sum(int(h) != next(c for c in (3, 2, 4, 1, 5, 0, 6) if naive.legal_mask(naive.CONNECT4, b)[c])
+               for b, h in zip(boards, heur, strict=True)) >= 50
 
 
 def test_evaluation_function_equals_its_slow_twin():
