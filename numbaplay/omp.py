@@ -14,10 +14,30 @@ SPINCOUNT = "20000"
 def use_short_spin() -> None:
     """Set GOMP_SPINCOUNT to SPINCOUNT unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set already.
 
-    libgomp reads it once, when it starts: call this before the first parallel kernel runs. The
-    `numbaplay` command does, and so does every benchmark, so that they time what training runs."""
+    libgomp reads it once, when it starts: call this before the threading layer starts. `launch_threads`
+    does, when a kernel module is imported; the `numbaplay` command and every benchmark call it first
+    too, so that they time what training runs."""
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", SPINCOUNT)
+
+
+def launch_threads() -> None:
+    """Start Numba's threading layer now, with the short spin unless the environment sets one
+    (`use_short_spin`); nothing happens once it runs.
+
+    Every module that defines a parallel kernel calls this when it is imported, so the layer runs before
+    any cached kernel is loaded. The reason is a Numba caching bug (numba/numba#8578, #4807; reproduced
+    with Numba 0.68.1): a cached kernel that calls a parallel kernel loaded from the cache, rather than
+    compiled in the same process, is saved without the hook that starts the threading layer when it is
+    loaded. Loaded into a process where the layer is not running yet, none of its external symbols is
+    resolved and its first call jumps to address 0. Seen here: after a process ran `Trainer` rollouts
+    (which cache the parallel `forward_nets`), a second process's `load_agent(...).probs(...)` compiled
+    and cached the agent's forward (`forward_pieces`, which calls `forward_nets`), and a third one
+    crashed loading it. tests/test_cache_reload.py checks the mechanism."""
+    use_short_spin()
+    import numba
+
+    numba.get_num_threads()  # starts the layer (numba.np.ufunc.parallel._launch_threads)
 
 
 # The environment that decides how the kernels' threads behave; benchmarks record it with their results.

@@ -42,7 +42,10 @@ from numba import njit, prange
 from numbaplay.errors import ConfigError
 from numbaplay.games.connect4 import has_four
 from numbaplay.games.core import CONNECT4, legal_masks, observations
+from numbaplay.omp import launch_threads
 from numbaplay.rng import EVAL, key_below, stream_key
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 WIDTH = 7
 HEIGHT = 6

@@ -12,6 +12,9 @@ from numba import njit, prange
 from numbaplay.errors import ConfigError, PositionError
 from numbaplay.games import connect4 as c4
 from numbaplay.games import tictactoe as ttt
+from numbaplay.omp import launch_threads
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 TICTACTOE = 0
 CONNECT4 = 1

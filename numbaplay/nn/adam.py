@@ -14,6 +14,9 @@ from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.lanes import sumsq8
 from numbaplay.nn.mathf import fma32
 from numbaplay.nn.rows import PARAM_CHUNK, n_param_chunks
+from numbaplay.omp import launch_threads
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 _FLT_MIN = np.float32(np.finfo(np.float32).tiny)  # smallest normal float32, 2^-126
 

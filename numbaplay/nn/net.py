@@ -27,6 +27,9 @@ from numbaplay.nn.mathf import exp32, fma32
 from numbaplay.nn.params import MLP
 from numbaplay.nn.rows import copy_row, job_cuts, unit_cuts
 from numbaplay.nn.sync import aligned_zeros
+from numbaplay.omp import launch_threads
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 GELU_K = np.float32(2.0 * math.sqrt(2.0 / math.pi))
 GELU_C = np.float32(0.044715)

@@ -19,6 +19,7 @@ from numbaplay.games.core import is_legal, legal_mask, observe, play
 from numbaplay.nn.net import forward_nets
 from numbaplay.nn.policy import sample_action, sample_action_logp
 from numbaplay.nn.rows import copy_row, inference_cuts, inference_pieces
+from numbaplay.omp import launch_threads
 from numbaplay.rng import (
     CURRICULUM,
     LEARNER_ACTION,
@@ -28,6 +29,8 @@ from numbaplay.rng import (
     key_uniform,
     stream_key,
 )
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 
 @njit(cache=True)

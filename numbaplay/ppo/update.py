@@ -37,7 +37,10 @@ from numbaplay.nn.params import NetSpec, n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, copy_row, even_cuts, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, SYNC_SIZE, pair_role, sync_point
+from numbaplay.omp import launch_threads
 from numbaplay.rng import SHUFFLE, permutation, stream_key
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 # Columns of the per-minibatch statistics array.
 STAT_NAMES = ("policy", "value", "entropy", "approx_kl", "clip_frac", "total", "grad_norm", "rows")

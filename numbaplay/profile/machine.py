@@ -33,7 +33,10 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from numbaplay.nn.blas import gemm_nt, kernel_blas
+from numbaplay.omp import launch_threads
 from numbaplay.sysinfo import core_count, cpu_model
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 CACHE_FILE = "machine.json"
 GEMM_N = 2048
