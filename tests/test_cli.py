@@ -89,6 +89,29 @@ def test_bad_train_input(args, needle, tmp_path):
     assert needle in _one_line_exit_2(res)
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["train", "tictactoe", "--iterations", "0"], "'--iterations': 0 is not in the range"),
+    (["train", "tictactoe", "--set", "lr=1"], "No such option '--set'"),
+    (["train"], "Missing argument 'GAME'"),
+    (["solve", "--tt-log2", "5", "44"], "'--tt-log2': 5 is not in the range"),
+    (["play", "chess"], "'chess' is not one of"),
+    (["play", "tictactoe", "--opponent", "ab3"], "'ab3' is not an opponent for tictactoe"),
+    (["nosuchcommand"], "No such command 'nosuchcommand'"),
+])
+def test_usage_errors_are_one_line(args, needle):
+    """What click rejects before a command runs (options, arguments, choices) is one line too, naming the
+    command's --help, instead of click's usage, hint and error lines."""
+    line = _one_line_exit_2(CliRunner().invoke(main, args))
+    assert needle in line and line.startswith("numbaplay: error: ") and "--help`)" in line, line
+
+
+def test_bare_command_shows_the_help_and_version_still_works():
+    res = CliRunner().invoke(main, [])
+    assert "Usage: " in res.output and "Commands:" in res.output and "error" not in res.output
+    res = CliRunner().invoke(main, ["--version"])
+    assert res.exit_code == 0 and "version" in res.output
+
+
 def test_bad_config_files(tmp_path):
     bad_key = tmp_path / "k.toml"
     bad_key.write_text("learning_rate = 0.1\n")

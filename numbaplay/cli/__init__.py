@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -27,7 +28,35 @@ _COMMANDS = {
 }
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """A click usage error (unknown option, value out of range, bad choice...) as one line that names the
+    problem and where to look, instead of click's usage, hint and error lines."""
+    message = " ".join(exc.format_message().split())
+    command = exc.ctx.command_path if exc.ctx is not None else "numbaplay"
+    return f"{message} (see `{command} --help`)"
+
+
 class _LazyGroup(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """As click's, except that a usage error is one line (`fail`: exit code 2, no traceback), as every
+        other bad input is. Called with standalone_mode=False it is click's own."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `numbaplay`: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            fail(usage_line(exc))
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)  # click returns the code of `ctx.exit(code)`
+
     def list_commands(self, ctx):
         return [name for name in _COMMANDS if self._load(name) is not None]
 
