@@ -86,8 +86,11 @@ class TrainConfig:
         return from_dict(data)
 
 
+MAX_ITERATIONS = 10**7
+"""The largest `iterations` a run may have."""
+
 _INT_RANGES = {
-    "hidden": (1, 4096), "depth": (1, 64), "iterations": (1, 10**7), "games_per_iter": (2, 10**6),
+    "hidden": (1, 4096), "depth": (1, 64), "iterations": (1, MAX_ITERATIONS), "games_per_iter": (2, 10**6),
     "batch_size": (1, 10**7), "epochs": (1, 1000), "pool_size": (2, 10**4),
     "snapshot_interval": (1, 10**7), "random_opening_plies": (0, 40), "seed": (0, 2**63 - 1), "eval_every": (0, 10**7),
 }
@@ -133,7 +136,11 @@ def from_dict(data: dict) -> TrainConfig:
     for key, value in data.items():
         default = known[key].default
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                raise ConfigError(f"config key {key!r} must be a finite number, got an integer of "
+                                  f"{len(str(abs(value)))} digits") from None
         clean[key] = value
     return TrainConfig(**clean)
 

@@ -19,3 +19,7 @@ class CheckpointError(NumbaplayError, ValueError):
 
 class CReferenceError(NumbaplayError, RuntimeError):
     """The C reference could not be built or run (missing compiler, BLAS, bad file)."""
+
+
+class OutputFileError(NumbaplayError):
+    """An output file that cannot be written where asked, or that exists and may not be overwritten."""

@@ -104,9 +104,13 @@ def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations,
     out = Path(out)
     if until_optimal and cfg.game != "tictactoe":
         raise ConfigError("--until-optimal needs an exact optimality test; it exists for tictactoe only")
+    try:  # before the folder is made: a configuration too large for memory leaves nothing on disk
+        trainer = Trainer(cfg)
+    except MemoryError:
+        raise ConfigError("not enough memory for this configuration's buffers (hidden, depth, games_per_iter, "
+                          "batch_size)") from None
     prepare_out_dir(out)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "preset": preset}, indent=2) + "\n")
-    trainer = Trainer(cfg)
     if trainer.compile_update_in_background().needed and on_compile is not None:
         on_compile()
     n_iter = cfg.iterations if max_iterations is None else max_iterations

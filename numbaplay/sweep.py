@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from numbaplay.config import TrainConfig, from_dict
-from numbaplay.errors import ConfigError
+from numbaplay.errors import ConfigError, NumbaplayError
 from numbaplay.eval.connect4_eval import PONS_SETS
 from numbaplay.report.stats import t_interval
 from numbaplay.runs import OutputDirError
@@ -146,6 +146,11 @@ def make_sweep(base: TrainConfig, preset: str, params: list[Param], metric: str 
         raise ConfigError(f"unknown metric {metric!r} for {game}; choose one of {', '.join(METRICS[game])}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError("--seeds must list distinct seeds")
+    for s in seeds:
+        if not 0 <= s <= 2**63 - 1:
+            raise ConfigError(f"--seeds: seed {s} is out of range [0, 2**63 - 1]")
+    if not 0 <= sampler_seed <= 2**32 - 1:
+        raise ConfigError(f"--sampler-seed {sampler_seed} is out of range [0, 2**32 - 1]")
     sweep = Sweep(game, preset, base.to_dict(), params, metric, METRICS[game][metric], list(seeds),
                   iterations or base.iterations, sampler_seed)
     for p in params:  # every end of every range and every choice must make a valid config
@@ -181,18 +186,48 @@ def _study(out: Path, sweep: Sweep):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # library code never prints
-    study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{(Path(out) / 'study.db').resolve()}",
-                                direction=sweep.direction, load_if_exists=True)
+    db = (Path(out) / "study.db").resolve()
+    try:
+        study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{db}", direction=sweep.direction,
+                                    load_if_exists=True)
+    except Exception as exc:  # a damaged file, a folder in its place, another program's database
+        raise OutputDirError(f"{str(db)!r} is not a readable Optuna study ({type(exc).__name__}); choose "
+                             "another --out") from None
     # Seeded by the trials already held, so a continued sweep proposes new points, not its first ones again.
     study.sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed + len(study.trials))
     return study
 
 
+class SweepDataError(NumbaplayError, ValueError):
+    """A sweep folder file that cannot be read as what it should hold (names the file and line)."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def finished_trials(out: Path) -> list[dict]:
+    """The rows of trials.jsonl, each checked (trial number, parameters, per-seed values, mean, interval);
+    SweepDataError naming the file and line of the first bad one."""
     path = Path(out) / TRIALS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise SweepDataError(f"{path}:{i} is not JSON") from None
+        ok = (isinstance(row, dict) and isinstance(row.get("trial"), int) and isinstance(row.get("params"), dict)
+              and isinstance(row.get("values"), dict) and all(map(_is_number, row["values"].values()))
+              and _is_number(row.get("mean")) and isinstance(row.get("ci95"), list) and len(row["ci95"]) == 2
+              and all(map(_is_number, row["ci95"])))
+        if not ok:
+            raise SweepDataError(f"{path}:{i} is not a trial record (trial, params, values, mean, ci95)")
+        rows.append(row)
+    return rows
 
 
 @contextlib.contextmanager
@@ -233,6 +268,7 @@ def _run_trials(out: Path, sweep: Sweep, trials: int, on_run, on_iteration) -> d
 
     from numbaplay.runs import run_training
 
+    finished_trials(out)  # a damaged trials.jsonl stops the sweep before the study is touched
     study = _study(out, sweep)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in study.trials:  # a trial interrupted mid-way is marked failed; its runs are left on disk

@@ -320,7 +320,10 @@ def test_partial_runs_still_give_a_pdf_that_says_what_is_missing(tmp_path):
                 (d / "metrics.jsonl").write_text('{"iteration": 0}\nnot json\n{"iteration": 2}\n')),
      "metrics.jsonl:2: not valid JSON"),
     (lambda d: ((d / "config.json").write_text("{}"), (d / "metrics.jsonl").write_text('{"loss": 1}\n')),
-     "metrics.jsonl:1: record has no non-negative integer 'iteration'"),
+     "metrics.jsonl:1: record has no integer 'iteration' in [0, 10000000)"),
+    (lambda d: ((d / "config.json").write_text("{}"),
+                (d / "metrics.jsonl").write_text('{"iteration": 1000000000000}\n')),
+     "metrics.jsonl:1: record has no integer 'iteration' in [0, 10000000)"),  # not a list of 10^12 gaps
     (lambda d: ((d / "config.json").write_text("{}"),
                 (d / "summary.json").write_text('{"final_eval": 3}')), "'final_eval' must be a JSON object"),
 ])

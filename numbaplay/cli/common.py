@@ -27,6 +27,8 @@ def guarded(func):
             fail(str(exc))
         except OSError as exc:
             fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except MemoryError:
+            fail("not enough memory for this command's arrays")
 
     return wrapper
 

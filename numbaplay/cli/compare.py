@@ -134,6 +134,7 @@ def _json_default(value):
                    "(existing files are never overwritten; replays: the moves only).")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), default=None,
               help="Write a PDF report (parity table, per-phase timing chart, machine) here.")
+@click.option("--force", is_flag=True, help="Overwrite the --pdf file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of tables.")
 @click.option("--learning", is_flag=True,
               help="Also train both implementations from the same start and compare their exact "
@@ -141,7 +142,7 @@ def _json_default(value):
 @click.option("--learning-iterations", type=click.IntRange(1), default=None,
               help="Iterations of the learning check (default: the preset's configured iterations).")
 @guarded
-def compare_c(game, preset_name, size, iterations, warmup, threads, replays, dump_dir, pdf_path, as_json,
+def compare_c(game, preset_name, size, iterations, warmup, threads, replays, dump_dir, pdf_path, force, as_json,
               learning, learning_iterations):
     """Check the Numba kernels against the C reference (SPEC section 8) and race them.
 
@@ -154,6 +155,10 @@ def compare_c(game, preset_name, size, iterations, warmup, threads, replays, dum
     from numbaplay.presets import PRESETS
 
     set_threads(threads)
+    if pdf_path:  # a bad --pdf fails before the comparison runs, not after
+        from numbaplay.fileio import check_output_file
+
+        check_output_file(pdf_path, force, "--pdf")
     if preset_name is not None and preset_name not in PRESETS:
         raise click.BadParameter(f"unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}",
                                  param_hint="--preset")

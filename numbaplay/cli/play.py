@@ -137,7 +137,8 @@ def _opponent(game, checkpoint, opponent, seed):
                    "perfect (default ab4); tictactoe: random, perfect (default perfect).")
 @click.option("--first/--second", "human_first", default=True, show_default=True,
               help="Move first (X) or second (O).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the opponent's random choices.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of the opponent's random choices.")
 @guarded
 def play(game_name, checkpoint, opponent, human_first, seed):
     """Play GAME in the terminal: type a column (connect4, 1-7) or a cell (tictactoe, 1-9); q quits."""

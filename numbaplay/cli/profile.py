@@ -190,7 +190,10 @@ def read_records(path: Path) -> list[dict]:
     """Every entry of a record file, in order; a missing file is no entries."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"{path}: a record is not a JSON object")
+    return records
 
 
 def waterfall_figure(records: list[dict], title: str):
@@ -264,6 +267,7 @@ def write_pdf(result: dict, records: list[dict], record_file: Path, out: Path) -
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--pdf", "pdf_out", default=None,
               help="Also write a PDF: recorded-steps waterfall and phase table.")
+@click.option("--force", is_flag=True, help="Overwrite the --pdf file if it exists.")
 @click.option("--record", "step", default=None,
               help="Append this run to the optimisation record under this step name.")
 @click.option("--record-file", default=RECORD_FILE, show_default=True,
@@ -274,10 +278,22 @@ def write_pdf(result: dict, records: list[dict], record_file: Path, out: Path) -
 @click.option("--checkpoint", "checkpoint_file", default=None,
               help="Start from this checkpoint and its config (--preset is then ignored).")
 @guarded
-def profile(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out, pdf_out, step,
-            record_file, remeasure, skip, checkpoint_file):
+def profile(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out, pdf_out, force,
+            step, record_file, remeasure, skip, checkpoint_file):
     """Profile training iterations of GAME: time per phase, GEMM FLOPs, and the machine's floor."""
     from numbaplay.cli.train import build_config, set_threads
+    from numbaplay.fileio import check_output_file
+
+    if pdf_out:  # bad output paths fail before the profile runs, not after
+        check_output_file(pdf_out, force, "--pdf")
+    rec_path = Path(record_file)
+    if step or pdf_out:
+        try:
+            read_records(rec_path)
+        except ValueError:
+            fail(f"{rec_path} is not a JSON-lines record file")
+        except OSError as exc:
+            fail(f"cannot read {rec_path}: {exc.strerror}")
 
     set_threads(threads)
     ck = None
@@ -286,7 +302,9 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
         from numbaplay.config import from_dict
 
         ck = checkpoint.load(checkpoint_file, game=game)
-        base = dict(ck["meta"]["config"])
+        if ck["meta"].get("config") is None:
+            fail(f"{str(checkpoint_file)!r} holds no training configuration to profile with")
+        base = checkpoint.network_config(ck["meta"], ck["spec_obj"])
         if games is not None:
             base["games_per_iter"] = games
         cfg, name = from_dict(base), f"checkpoint {Path(checkpoint_file).name}"
@@ -315,7 +333,6 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
     if not result["identical_to_fused"]:
         click.echo("numbaplay: warning: the profiling loops did not reproduce the fused kernels bit for bit; "
                    "the phase split may not describe them", err=True)
-    rec_path = Path(record_file)
     if step:
         rec_path.parent.mkdir(parents=True, exist_ok=True)
         with open(rec_path, "a") as fh:

@@ -26,7 +26,8 @@ from numbaplay.cli.train import build_config, set_threads
 @click.option("--metric", default=None,
               help="Final-evaluation metric to optimise (tictactoe: exploitability_sampled, "
                    "exploitability_greedy, optimal_move_rate; connect4: elo, mistakes/<set>/rate).")
-@click.option("--sampler-seed", type=int, default=0, show_default=True, help="Seed of the TPE sampler.")
+@click.option("--sampler-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the TPE sampler.")
 @click.option("--out", "out_dir", default=None, help="Sweep folder (new, or an earlier sweep to continue).")
 @click.option("--threads", type=int, default=None, help="Numba threads (results do not depend on it).")
 @click.option("--no-report", is_flag=True, help="Skip the PDF sweep report (report.pdf in the sweep folder).")

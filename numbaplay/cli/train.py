@@ -44,7 +44,7 @@ def build_config(game: str, preset_name: str | None, config_file: str | None, ov
 @click.argument("game")
 @click.option("--preset", "preset_name", default=None, help="Named configuration (default: the game's own).")
 @click.option("--config", "config_file", default=None, help="TOML or JSON file of config keys to override.")
-@click.option("--seed", type=int, default=None, help="Seed of every random stream of the run.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed of every random stream of the run.")
 @click.option("--iterations", type=click.IntRange(1), default=None,
               help="Iterations to run (also the length of cosine schedules).")
 @click.option("--out", "out_dir", default=None, help="Output folder (must not exist or be empty).")

@@ -215,11 +215,11 @@ def build_ladder(*, names=None, repeats: int = DEFAULT_REPEATS, seed: int = 0,
 
 def save_ladder(ladder: dict, path) -> None:
     """Write the ladder JSON (atomically)."""
+    from numbaplay.fileio import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(ladder, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(ladder, indent=1) + "\n")
 
 
 def load_ladder(path=None) -> dict:

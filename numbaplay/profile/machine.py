@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import time
@@ -32,6 +33,7 @@ import numba
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from numbaplay.fileio import write_atomic
 from numbaplay.nn.blas import gemm_nt, kernel_blas
 from numbaplay.omp import launch_threads
 from numbaplay.sysinfo import core_count, cpu_model
@@ -216,15 +218,32 @@ def machine_peaks(refresh: bool = False, gemm_n: int = GEMM_N, array_mb: int = A
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             data = {}
-    if not refresh and isinstance(data.get(key), dict) and data[key].get("version") == VERSION:
+    if not isinstance(data, dict):  # not a cache this module wrote: measured again and replaced
+        data = {}
+    if not refresh and _usable(data.get(key)):
         return data[key], True
     entry = measure(gemm_n, array_mb, on_progress)
     data[key] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
     return entry, False
+
+
+def _usable(entry) -> bool:
+    """Whether a cached entry is this version's and holds every rate the profile reads, as positive numbers
+    keyed by thread count (1 among them); anything else is measured again."""
+    if not isinstance(entry, dict) or entry.get("version") != VERSION:
+        return False
+    for table in ("gemm_gflops", "bandwidth_gbs", "gemm_gflops_per_cpu_s", "bandwidth_gbs_per_cpu_s"):
+        rates = entry.get(table)
+        if not isinstance(rates, dict) or "1" not in rates:
+            return False
+        try:
+            if not all(int(k) >= 1 and math.isfinite(float(v)) and float(v) > 0 for k, v in rates.items()):
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 def peak_at(entry: dict, threads: int) -> tuple[float, float]:

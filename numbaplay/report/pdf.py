@@ -224,9 +224,6 @@ def machine_info() -> dict[str, object]:
 
 def save(pdf: FPDF, out_pdf: str | Path) -> Path:
     """Write the document to `out_pdf` (through a temporary file, so a failure leaves no half PDF)."""
-    out = Path(out_pdf)
-    data = bytes(pdf.output())
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
-    return out
+    from numbaplay.fileio import write_atomic
+
+    return write_atomic(out_pdf, bytes(pdf.output()))

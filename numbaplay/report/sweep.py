@@ -31,6 +31,13 @@ def load_sweep(folder: str | Path) -> tuple[dict, list[dict]]:
         trials = finished_trials(folder)
     except (OSError, ValueError) as exc:
         raise RunDataError(f"{str(folder)!r} is not a readable sweep folder ({exc})") from None
+    ok = (isinstance(settings, dict) and isinstance(settings.get("metric"), str)
+          and settings.get("direction") in ("minimize", "maximize") and isinstance(settings.get("seeds"), list)
+          and isinstance(settings.get("iterations"), int) and isinstance(settings.get("params"), list)
+          and isinstance(settings.get("game"), str) and isinstance(settings.get("preset"), str))
+    if not ok:
+        raise RunDataError(f"{folder / SETTINGS_FILE} is not a sweep settings file (game, preset, params, metric, "
+                           "direction, seeds, iterations)")
     return settings, trials
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from numbaplay.config import MAX_ITERATIONS
 from numbaplay.errors import NumbaplayError
 from numbaplay.report import pdf as layout
 
@@ -144,8 +145,8 @@ def _read_metrics(path: Path, notes: list[str]) -> list[dict]:
         if not isinstance(rec, dict):
             raise RunDataError(f"{path}:{i + 1}: a record must be a JSON object, found {type(rec).__name__}")
         it = rec.get("iteration")
-        if isinstance(it, bool) or not isinstance(it, int) or it < 0:
-            raise RunDataError(f"{path}:{i + 1}: record has no non-negative integer 'iteration' "
+        if isinstance(it, bool) or not isinstance(it, int) or not 0 <= it < MAX_ITERATIONS:
+            raise RunDataError(f"{path}:{i + 1}: record has no integer 'iteration' in [0, {MAX_ITERATIONS}) "
                                f"(found {it!r})")
         if it in by_iteration:
             repeated.add(it)
