@@ -154,3 +154,10 @@ def test_damaged_sweep_folder_stops_before_any_work(tmp_path):
     assert not (out / "trial-0001").exists()
     (out / "sweep.json").write_text("[]")
     assert "is not a sweep settings file" in one_line_exit_2(CliRunner().invoke(main, ["report", str(out)]))
+
+
+def test_error_lines_escape_newlines_and_terminal_codes(tmp_path):
+    line = one_line_exit_2(CliRunner().invoke(main, ["report", str(tmp_path / "no\nsuch")]))
+    assert "no\\nsuch" in line
+    line = one_line_exit_2(CliRunner().invoke(main, ["solve", "4\x1b[31m4"]))
+    assert "\x1b" not in line and "\\x1b" in line

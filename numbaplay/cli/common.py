@@ -11,7 +11,10 @@ from numbaplay.errors import NumbaplayError
 
 
 def fail(message: str) -> None:
-    """Print one line naming the problem and exit with code 2 (no traceback)."""
+    """Print one line naming the problem and exit with code 2 (no traceback). Characters that would break
+    the line or drive the terminal (a newline in a path, an escape sequence typed as a position) are
+    printed as escapes."""
+    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
     click.echo(f"numbaplay: error: {message}", err=True)
     sys.exit(2)
 
