@@ -153,6 +153,10 @@ def make_sweep(base: TrainConfig, preset: str, params: list[Param], metric: str 
         raise ConfigError(f"--sampler-seed {sampler_seed} is out of range [0, 2**32 - 1]")
     sweep = Sweep(game, preset, base.to_dict(), params, metric, METRICS[game][metric], list(seeds),
                   iterations or base.iterations, sampler_seed)
+    for p in params:
+        if p.name == "games_per_iter" and p.choices is None:  # a range would let the sampler pick odd counts
+            raise ConfigError("--param games_per_iter must list even values (e.g. games_per_iter=256,512,1024), "
+                              "not a range")
     for p in params:  # every end of every range and every choice must make a valid config
         for value in (p.choices if p.choices is not None else (p.low, p.high)):
             if _TYPES[p.name] == "int":

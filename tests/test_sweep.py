@@ -81,6 +81,7 @@ def test_sweep_runs_continues_and_reproduces(tmp_path):
     (["--param", "lr=1e-4:1e-2", "--seeds", "0,0"], "distinct seeds"),
     (["--param", "lr=1e-4:1e-2", "--seeds", "a"], "comma-separated integers"),
     (["--param", "games_per_iter=3,4"], "games_per_iter"),
+    (["--param", "games_per_iter=2:6"], "must list even values"),  # a range could draw an odd count
 ])
 def test_bad_sweep_is_one_line_exit_2(tmp_path, args, words):
     out = tmp_path / "s"
