@@ -21,6 +21,7 @@ from numbaplay.report import stats
 from numbaplay.report.study import (
     default_target,
     load_study,
+    mean_sentence,
     seed_result,
     study_sentences,
     study_stats,
@@ -359,12 +360,17 @@ def test_study_statistics_and_sentences(tmp_path):
     assert st.final.half_width == pytest.approx(stats.t_interval(finals).half_width)
     sentences = study_sentences(results, target, st)
     cp = stats.clopper_pearson(3, 4)
-    assert success_sentence("greedy exploitability 0 (optimal play)", st.success) in sentences
-    assert (f"3/4 runs reached greedy exploitability 0 (optimal play) (75.0%; Clopper-Pearson 95% interval "
+    words = "greedy exploitability 0 (no opponent beats the greedy policy from either seat)"
+    assert success_sentence(words, st.success) in sentences
+    assert (f"3/4 runs reached {words} (75.0%; Clopper-Pearson 95% interval "
             f"{100 * cp.lo:.1f}% to {100 * cp.hi:.1f}%).") in sentences
+    # exploitability cannot be negative: the final values' t interval reaches below 0, and the sentence says so
+    assert any(s.startswith("Final exploitability_greedy: mean") and "reaches past the metric's possible values"
+               in s for s in sentences)
+    assert "all 3 seeds gave 0.25" in mean_sentence("x", stats.t_interval([0.25, 0.25, 0.25]))
     assert time_to_target_sentence("x", st.first_iteration, st.first_time).startswith(
-        "Over the 3 of 4 runs that reached x, the median first iteration at which an evaluation showed it "
-        "was 30")
+        "Over the 3 of 4 runs whose evaluations during training showed x, the median first iteration at which "
+        "one did was 30")
     assert any(s.startswith("1 of 4 runs have not finished") for s in sentences)
     assert sentences[0] == ("This study has 4 seeds; SPEC section 7 reports strength over 5 unless an issue "
                             "says otherwise.")
@@ -411,6 +417,48 @@ def test_connect4_runs_treat_eval_keys_generically(tmp_path):
     assert "2 run(s) report a final elo that is not a number (seed 0: > 1450, seed 1: > 1450)" in " ".join(
         sentences)
     assert any(s.startswith("Stable elo (mean of each run's last 5 evaluations): mean") for s in sentences)
+
+
+def test_connect4_bounds_and_mixed_evaluations_are_said(tmp_path):
+    """The evaluator's current format: a one-sided Elo is `elo: None` with `elo_bound`; evaluations during
+    training score fewer Pons positions than the final one. Neither may vanish from the sentences, and a
+    study's final Elo is the summary's bound, never an older evaluation's number."""
+    run_dir = make_c4_run(tmp_path, 0)
+    recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    recs[14].update({"eval/elo": None, "eval/elo_lo": None, "eval/elo_hi": None, "eval/elo_bound": "> 1450"})
+    recs[19].update({"eval/mistakes/easy/positions": 1000})  # the last (final) evaluation: the full set
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    final = {"elo": None, "elo_lo": None, "elo_hi": None, "elo_bound": "> 1450", "elo_score": 1.0,
+             "mistakes/easy/rate": 0.12, "mistakes/easy/positions": 1000}
+    (run_dir / "summary.json").write_text(json.dumps({"iterations_run": 20, "wall_time_s": 11.0,
+                                                      "stopped_reason": "iterations", "final_eval": final}))
+    run = load_run(run_dir)
+    text = " ".join(training_sentences(run))
+    assert "Elo > 1450, a bound only: it won every ladder game" in text
+    assert "1 Elo evaluation(s) gave only a bound" in text and "> 1450 at iteration 14" in text
+    assert "On set easy the evaluations scored different numbers of positions (90, 1000" in text
+    target = default_target("connect4")
+    result = seed_result(run, target)
+    assert result.final_value is None and result.final_text == "> 1450"
+
+
+def test_entropy_time_and_waterfall_colours_follow_the_numbers():
+    from numbaplay.cli.profile import change_colour
+    from numbaplay.report.training import entropy_sentence, final_eval_sentence, time_sentence
+
+    assert entropy_sentence([0, 9], [1.0, 0.9999]).startswith("Policy entropy stayed at 1.000")
+    assert entropy_sentence([0, 9], [1.0, 0.8]).startswith("Policy entropy fell from 1.000 to 0.800")
+    cold = time_sentence([18.4, 0.007, 0.008], [0.001] * 3, [0.5, 0.02, 0.02], [19.0, 0.03, 0.03], [1.0], 21.0)
+    assert "The first iteration alone took 19.0 s, against a median of 0.03 s for the others, most of the " \
+           "difference in rollout" in cold
+    assert "first iteration alone" not in time_sentence([0.01] * 3, [0.0] * 3, [0.02] * 3, [0.03] * 3, [], None)
+    assert "95% interval from 1100 up, with no finite upper end" in final_eval_sentence(
+        {"elo": 1200.0, "elo_lo": 1100.0, "elo_hi": None})
+    before = {"iteration_min_s": 1.0, "iteration_max_s": 1.2}
+    assert change_colour(before, {"iteration_min_s": 0.7, "iteration_max_s": 0.9}) == "#55a868"  # faster
+    assert change_colour(before, {"iteration_min_s": 1.3, "iteration_max_s": 1.4}) == "#c44e52"  # slower
+    assert change_colour(before, {"iteration_min_s": 1.1, "iteration_max_s": 1.3}) == "#999999"  # overlap
+    assert change_colour(before, {}) == "#999999"
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------

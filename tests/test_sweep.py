@@ -111,13 +111,21 @@ def test_sweep_sentences_are_computed_from_the_trials():
     from numbaplay.report.sweep import sweep_sentences
 
     settings = {"metric": "exploitability_sampled", "direction": "minimize", "seeds": [0, 1], "iterations": 30}
-    trials = [{"trial": 0, "params": {"lr": 0.0016}, "mean": 0.5, "ci95": [0.45, 0.55]},
-              {"trial": 1, "params": {"lr": 0.003}, "mean": 0.52, "ci95": [0.5, 0.54]},
-              {"trial": 2, "params": {"lr": 0.01}, "mean": 0.9, "ci95": [0.8, 1.0]}]
+    trials = [{"trial": 0, "params": {"lr": 0.0016}, "mean": 0.5, "ci95": [0.45, 0.55],
+               "values": {"0": 0.45, "1": 0.55}},
+              {"trial": 1, "params": {"lr": 0.003}, "mean": 0.52, "ci95": [0.5, 0.54],
+               "values": {"0": 0.54, "1": 0.50}},
+              {"trial": 2, "params": {"lr": 0.01}, "mean": 0.9, "ci95": [0.8, 1.0],
+               "values": {"0": 0.80, "1": 1.00}}]
     text = sweep_sentences(settings, trials)
     assert text[1] == ("Best: trial 0, exploitability_sampled 0.500 (95% interval 0.450 to 0.550), "
                        "with lr = 0.0016.")
-    assert text[2].startswith("1 other trial(s) have intervals that overlap the best one (1)")
+    # Trial 1's paired differences (+0.09, -0.05) straddle 0; trial 2's (+0.35, +0.45) are both positive, but
+    # two seeds give a t interval of mean 0.40 +/- 12.7 * 0.05: not resolved either.
+    assert text[2].startswith("2 other trial(s) are not resolved from the best one by these seeds")
+    shifted = [trials[0], {**trials[1], "values": {"0": 0.75, "1": 0.85}, "mean": 0.8},
+               {**trials[2], "values": {"0": 0.76, "1": 0.86}, "mean": 0.81}]
+    assert sweep_sentences(settings, shifted)[2].startswith("Every other trial differs from the best one")
     assert text[3] == "Trial means ranged from 0.500 to 0.900."
     settings["direction"] = "maximize"
     assert sweep_sentences(settings, trials)[1].startswith("Best: trial 2")

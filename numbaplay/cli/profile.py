@@ -196,8 +196,24 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
+def change_colour(prev: dict, rec: dict) -> str:
+    """Green when every timed iteration of `rec` was faster than every one of `prev`, red when every one was
+    slower, grey when their min-max ranges overlap (or a record lacks them): the change is then within the
+    two runs' own spread."""
+    lo, hi = rec.get("iteration_min_s"), rec.get("iteration_max_s")
+    plo, phi = prev.get("iteration_min_s"), prev.get("iteration_max_s")
+    if None in (lo, hi, plo, phi):
+        return "#999999"
+    if hi < plo:
+        return "#55a868"
+    if lo > phi:
+        return "#c44e52"
+    return "#999999"
+
+
 def waterfall_figure(records: list[dict], title: str):
-    """Iteration time after each recorded step: the first bar whole, then each step's measured change."""
+    """Iteration time after each recorded step: the first bar whole, then each step's measured change
+    (coloured by `change_colour`)."""
     from numbaplay.report.pdf import figure_style, new_figure
 
     with figure_style():
@@ -212,7 +228,7 @@ def waterfall_figure(records: list[dict], title: str):
                 text = f"{value:.1f} ms"
             else:
                 delta = value - prev
-                ax.bar(i, delta, bottom=prev, width=0.6, color="#55a868" if delta < 0 else "#c44e52")
+                ax.bar(i, delta, bottom=prev, width=0.6, color=change_colour(records[i - 1], r))
                 ax.plot([i - 0.7, i - 0.3], [prev, prev], color="0.4", linewidth=0.6)
                 text = f"{value:.1f} ms ({delta:+.1f})"
             ax.annotate(text, (i, max(value, prev)), xytext=(0, 2), textcoords="offset points",
@@ -238,8 +254,10 @@ def write_pdf(result: dict, records: list[dict], record_file: Path, out: Path) -
             and r.get("skip", 0) == result["skip"]]
     if mine:
         rp.add_figure(doc, waterfall_figure(mine, f"{result['game']} {result['preset']}: recorded steps"),
-                      caption=f"Measured medians from {record_file}; green: faster than the step before, "
-                              "red: slower. Nothing on this chart is estimated.")
+                      caption=f"Median iteration time of each run recorded in {record_file}, each measured on "
+                              "the machine as it was then; green: every timed iteration faster than every one "
+                              "of the step before, red: every one slower, grey: the two runs' min-max ranges "
+                              "overlap, so the change is within their own spread.")
     else:
         rp.paragraph(doc, f"No step for preset {result['preset']} (skip {result['skip']}) is recorded in "
                           f"{record_file} yet "

@@ -496,5 +496,8 @@ def evaluate_tictactoe(logits_fn, sampled_threshold: float = 0.01) -> dict:
             for k, outcome in enumerate(outcomes):
                 result[f"vs_{opponent_name}_{seat}_{outcome}"] = wdl[k]
 
-    result["optimal"] = bool(result["exploitability_greedy"] == 0.0)
+    # Optimal play by the acceptance test of `numbaplay.runs.provably_optimal`: greedy exploitability 0 alone
+    # means that no opponent beats the greedy policy, not that it never gives away a win.
+    result["optimal"] = bool(result["exploitability_greedy"] == 0.0 and result["sampled_below_threshold"]
+                             and result["optimal_move_rate"] == 1.0)
     return result

@@ -6,7 +6,9 @@ mean of each number with a Student-t 95% interval, the success count with a Clop
 and the median time to target with the number of runs that reached it (`numbaplay.report.stats`).
 
 The headline metric and its target default by game: Tic-Tac-Toe uses greedy exploitability, target 0
-(optimal play); Connect Four uses Elo, with no target unless one is given.
+(no opponent beats the greedy policy; not by itself optimal play, which `numbaplay.runs.provably_optimal`
+also asks sampled exploitability and the optimal-move rate for); Connect Four uses Elo, with no target
+unless one is given.
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ SPEC_SEEDS = 5
 
 _DEFAULTS = {
     # game: (metric, target, strict, higher_is_better, words for reaching the target)
-    "tictactoe": ("exploitability_greedy", 0.0, False, False, "greedy exploitability 0 (optimal play)"),
+    "tictactoe": ("exploitability_greedy", 0.0, False, False,
+                  "greedy exploitability 0 (no opponent beats the greedy policy from either seat)"),
     "connect4": ("elo", None, False, True, None),
 }
 
@@ -87,7 +90,9 @@ def default_target(game: str, metric: str | None = None, target: float | None = 
     d_metric, d_target, d_strict, d_higher, words = _DEFAULTS.get(game, ("", None, False, False, None))
     if metric is not None and metric != d_metric:
         d_metric, d_target, d_strict, words = metric, None, False, None
-        d_higher = metric == "elo" or metric.endswith("_win")
+        # Higher is better for ratings, wins and rates of good moves; lower for exploitability, losses and
+        # mistake rates.
+        d_higher = metric in ("elo", "optimal_move_rate", "optimal_move_rate_all") or metric.endswith("_win")
     if target is not None and target != d_target:
         d_target, words = target, None
     return Target(d_metric, d_target, d_strict if strict is None else strict,
@@ -147,8 +152,9 @@ def seed_result(run: RunData, target: Target) -> SeedResult:
     ev = run.final_eval
     if ev is not None and is_number(ev.get(target.metric)):
         final_value, source = float(ev[target.metric]), "summary"
-    elif ev is not None and ev.get(target.metric) is not None:
-        source, final_text = "summary", str(ev[target.metric])
+    elif ev is not None and target.metric in ev:  # the final evaluation has it, but not as a number: a
+        # one-sided bound (Elo when every ladder game went one way) or nothing; never an older evaluation's
+        source, final_text = "summary", str(ev.get(f"{target.metric}_bound") or ev[target.metric])
     elif vals.size:
         final_value, source = float(vals[-1]), "last evaluation"
     if reached is False and final_value is not None and source == "summary":
@@ -207,9 +213,9 @@ def success_sentence(what: str, prop: Proportion) -> str:
 def time_to_target_sentence(what: str, iterations: MedianCount, times: MedianCount) -> str:
     """Median first iteration and wall time at the target, with how many runs they cover."""
     if iterations.count == 0:
-        return f"No run reached {what}, so there is no time to target."
-    text = (f"Over the {iterations.count} of {iterations.total} runs that reached {what}, the median first "
-            f"iteration at which an evaluation showed it was {iterations.median:g}")
+        return f"No run logged an evaluation during training that showed {what}, so there is no time to target."
+    text = (f"Over the {iterations.count} of {iterations.total} runs whose evaluations during training showed "
+            f"{what}, the median first iteration at which one did was {iterations.median:g}")
     if times.count == iterations.count:
         text += f", after a median of {secs(times.median)} of wall time"
     elif times.count:
@@ -218,15 +224,32 @@ def time_to_target_sentence(what: str, iterations: MedianCount, times: MedianCou
     return text + "."
 
 
-def mean_sentence(label: str, interval: MeanInterval) -> str:
-    """'label: mean m over n seeds, Student-t 95% interval lo to hi.'"""
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The values a metric can take where it is a rate or a probability ([0, 1]); None otherwise (Elo)."""
+    name = metric.split("/")[-1]
+    if name.startswith(("exploitability", "vs_")) or name.endswith("rate") or name in ("win", "draw", "loss"):
+        return (0.0, 1.0)
+    return None
+
+
+def mean_sentence(label: str, interval: MeanInterval, bounds: tuple[float, float] | None = None) -> str:
+    """'label: mean m over n seeds, Student-t 95% interval lo to hi.', saying so when every seed gave the
+    same value (the interval then has no width and says nothing about the next seed) or when the interval
+    reaches past the metric's possible values `bounds` (the t interval's normal model does not fit)."""
     if interval.n == 0:
         return f"No run has a value for {label}."
     if interval.n == 1:
         return f"{label} is {num(interval.mean)} in the only run, too few for an interval."
+    if interval.half_width == 0:
+        return (f"{label}: all {interval.n} seeds gave {num(interval.mean)}; with no spread between them a "
+                "t interval has no width and says nothing about how a further seed would vary.")
     level = f"{100 * interval.confidence:.0f}%"
-    return (f"{label}: mean {num(interval.mean)} over {interval.n} seeds, Student-t {level} interval "
-            f"{num(interval.lo)} to {num(interval.hi)} (+/- {num(interval.half_width)}).")
+    text = (f"{label}: mean {num(interval.mean)} over {interval.n} seeds, Student-t {level} interval "
+            f"{num(interval.lo)} to {num(interval.hi)} (+/- {num(interval.half_width)})")
+    if bounds is not None and (interval.lo < bounds[0] or interval.hi > bounds[1]):
+        text += (f"; it reaches past the metric's possible values ({num(bounds[0])} to {num(bounds[1])}), so "
+                 f"with {interval.n} seeds this skewed the t interval's normal model does not fit")
+    return text + "."
 
 
 def study_sentences(results: Sequence[SeedResult], target: Target, stats: StudyStats) -> list[str]:
@@ -249,14 +272,15 @@ def study_sentences(results: Sequence[SeedResult], target: Target, stats: StudyS
     if stats.success is not None:
         out.append(success_sentence(target.describe(), stats.success))
         out.append(time_to_target_sentence(target.describe(), stats.first_iteration, stats.first_time))
-    out.append(mean_sentence(f"Final {target.metric}", stats.final))
+    bounds = metric_range(target.metric)
+    out.append(mean_sentence(f"Final {target.metric}", stats.final, bounds))
     texts = [r for r in results if r.final_text is not None]
     if texts:
         out.append(f"{len(texts)} run(s) report a final {target.metric} that is not a number ("
                    + ", ".join(f"seed {r.seed}: {r.final_text}" for r in texts)
                    + "), so the mean of final values leaves them out.")
     out.append(mean_sentence(f"Stable {target.metric} (mean of each run's last {LAST_N} evaluations)",
-                             stats.stable))
+                             stats.stable, bounds))
     short = [r for r in results if 0 < r.stable_count < LAST_N]
     if short:
         out.append(f"{len(short)} run(s) logged fewer than {LAST_N} evaluations, so their stable value "

@@ -14,6 +14,7 @@ from pathlib import Path
 from matplotlib.ticker import MaxNLocator
 
 from numbaplay.report import pdf as layout
+from numbaplay.report.stats import t_interval
 from numbaplay.report.training import RunDataError, num
 from numbaplay.sweep import SETTINGS_FILE, finished_trials
 
@@ -64,15 +65,25 @@ def sweep_sentences(settings: dict, trials: list[dict]) -> list[str]:
            f"Best: trial {best['trial']}, {metric} {num(best['mean'])}"
            + (f" (95% interval {num(lo)} to {num(hi)})" if n_seeds > 1 else "") + ", with "
            + ", ".join(f"{k} = {_val(v)}" for k, v in best["params"].items()) + "."]
-    overlap = [t["trial"] for t in order[1:] if t["ci95"][0] <= hi and t["ci95"][1] >= lo]
     if n_seeds < 2:
         out.append("With one seed per trial there are no intervals: the ranking rests on single runs.")
-    elif overlap:
-        out.append(f"{len(overlap)} other trial(s) have intervals that overlap the best one "
-                   f"({', '.join(map(str, overlap[:10]))}{', ...' if len(overlap) > 10 else ''}): these seeds do "
-                   "not resolve which of them is better.")
     else:
-        out.append("No other trial's interval overlaps the best one's.")
+        # Every trial ran the same seeds, so each is compared with the best seed by seed: the Student-t 95%
+        # interval of the mean paired difference. An interval that contains 0 leaves the order unresolved.
+        unresolved = []
+        for t in order[1:]:
+            seeds = [s for s in best["values"] if s in t["values"]]
+            diffs = [t["values"][s] - best["values"][s] for s in seeds]
+            ci = t_interval(diffs, 0.95) if len(diffs) > 1 else None
+            if ci is None or not (ci.lo > 0 or ci.hi < 0):
+                unresolved.append(t["trial"])
+        if unresolved:
+            out.append(f"{len(unresolved)} other trial(s) are not resolved from the best one by these seeds (the "
+                       "95% interval of their paired difference, seed by seed, contains 0): trial(s) "
+                       f"{', '.join(map(str, unresolved[:10]))}{', ...' if len(unresolved) > 10 else ''}.")
+        elif len(order) > 1:
+            out.append("Every other trial differs from the best one by a paired difference, seed by seed, whose "
+                       "95% interval excludes 0.")
     means = [t["mean"] for t in trials]
     out.append(f"Trial means ranged from {num(min(means))} to {num(max(means))}.")
     return out
@@ -134,7 +145,9 @@ def write_sweep_report(folder: str | Path, out_pdf: str | Path, dpi: int = layou
         layout.table(pdf, ["trial", *names, "mean", "95% interval", "per seed"], rows, size=7)
         with layout.figure_style():
             layout.add_figure(pdf, _trials_figure(settings, trials), dpi=dpi,
-                              caption="Each trial's mean over seeds with its 95% t interval, in trial order.")
+                              caption="Each trial's mean over seeds with its 95% t interval, in trial order."
+                              if len(settings["seeds"]) > 1 else
+                              "Each trial's value (one seed per trial, so no interval), in trial order.")
             if any("choices" not in p for p in settings["params"]):
                 layout.add_figure(pdf, _params_figure(settings, trials), dpi=dpi,
                                   caption="Trial means against each searched numeric key (first four).")

@@ -355,7 +355,8 @@ def entropy_sentence(iterations: Sequence[int], entropy: Sequence[float]) -> str
         return "No policy entropy was logged."
     if ent.size == 1:
         return f"Policy entropy was {num(ent[0])} at iteration {its[0]}, the only one logged."
-    direction = "fell" if ent[-1] < ent[0] else ("rose" if ent[-1] > ent[0] else "stayed")
+    # A direction only where the printed values differ: a change below their precision is not a trend.
+    direction = "stayed" if num(ent[-1]) == num(ent[0]) else ("fell" if ent[-1] < ent[0] else "rose")
     ends = f"at {num(ent[0])}" if direction == "stayed" else f"from {num(ent[0])} to {num(ent[-1])}"
     return (f"Policy entropy {direction} {ends} between iterations {its[0]} and {its[-1]} "
             f"(lowest {num(ent.min())}, at iteration {its[int(np.argmin(ent))]}).")
@@ -419,6 +420,17 @@ def time_sentence(rollout: Sequence[float], gae: Sequence[float], update: Sequen
     text += f" and {share(ev)} in {n_eval} evaluation(s)"
     if wall_time_s is not None and math.isfinite(wall_time_s):
         text += f"; {wall_label} was {secs(wall_time_s)}"
+    times = np.asarray(iteration, dtype=np.float64)
+    if times.size >= 2 and times[0] > 2.0 * float(np.median(times[1:])):
+        excess = {}
+        for name, arr in (("rollout", rollout), ("GAE", gae), ("the PPO update", update)):
+            a = np.asarray(arr, dtype=np.float64)
+            if a.size == times.size:
+                excess[name] = float(a[0] - np.median(a[1:]))
+        where = f", most of the difference in {max(excess, key=excess.get)}" if excess else ""
+        text += (f". The first iteration alone took {secs(times[0])}, against a median of "
+                 f"{secs(float(np.median(times[1:])))} for the others{where}: the first includes compiling the "
+                 "kernels whenever Numba's cache was cold, so the shares above are not the steady state's")
     return text + "."
 
 
@@ -457,12 +469,19 @@ def final_eval_sentence(final_eval: dict | None, source: str = "The final evalua
         if all(is_number(final_eval.get(k)) for k in keys):
             w, d, ls = (final_eval[k] for k in keys)
             parts.append(f"against a {opp} player it wins {pct(w)}, draws {pct(d)} and loses {pct(ls)}")
-    if isinstance(final_eval.get("elo"), str):  # a one-sided bound such as "> 1450"
-        parts.append(f"Elo {final_eval['elo']}")
+    bound = final_eval.get("elo_bound")
+    if isinstance(final_eval.get("elo"), str):  # older evaluations kept the bound in "elo"
+        bound = final_eval["elo"]
+    if final_eval.get("elo") is None and isinstance(bound, str) or isinstance(final_eval.get("elo"), str):
+        parts.append(f"Elo {bound}, a bound only: {elo_bound_reason(final_eval)}")
     elif is_number(final_eval.get("elo")):
         text = f"Elo {final_eval['elo']:.0f}"
-        if is_number(final_eval.get("elo_lo")) and is_number(final_eval.get("elo_hi")):
-            text += f" (95% interval {final_eval['elo_lo']:.0f} to {final_eval['elo_hi']:.0f})"
+        lo, hi = final_eval.get("elo_lo"), final_eval.get("elo_hi")
+        if is_number(lo) and is_number(hi):
+            text += f" (95% interval {lo:.0f} to {hi:.0f})"
+        elif is_number(lo) or is_number(hi):  # the bootstrap found no finite end on one side
+            text += (f" (95% interval from {lo:.0f} up, with no finite upper end)" if is_number(lo) else
+                     f" (95% interval up to {hi:.0f}, with no finite lower end)")
         parts.append(text)
     for key in sorted(final_eval):
         m = re.fullmatch(r"mistakes/(.+)/rate", key)
@@ -491,6 +510,16 @@ def headline_eval(keys: Sequence[str]) -> list[tuple[str, str, str]]:
     return out
 
 
+def elo_bound_reason(ev: dict) -> str:
+    """Why an evaluation's Elo is a bound, from its ladder score: every game won or every game lost."""
+    score = ev.get("elo_score")
+    if is_number(score) and score >= 1.0:
+        return "it won every ladder game, so no finite rating fits"
+    if is_number(score) and score <= 0.0:
+        return "it lost every ladder game, so no finite rating fits"
+    return "the ladder games fit no finite rating"
+
+
 def eval_sentences(run: RunData) -> list[str]:
     """One sentence per headline evaluation metric."""
     out = []
@@ -502,6 +531,21 @@ def eval_sentences(run: RunData) -> list[str]:
             out.append(first_reached_sentence(label, its, vals, target=SAMPLED_THRESHOLD, strict=True))
         else:
             out.append(trend_sentence(label, its, vals))
+    for key, _, _ in headline_eval(run.eval_keys()):
+        m = re.fullmatch(r"eval/mistakes/(.+)/rate", key)
+        if m:  # evaluations during training score fewer positions of a set than the final one
+            _, counts = run.series(f"eval/mistakes/{m.group(1)}/positions")
+            sizes = sorted({int(c) for c in counts})
+            if len(sizes) > 1:
+                out.append(f"On set {m.group(1)} the evaluations scored different numbers of positions ("
+                           f"{', '.join(map(str, sizes))}; during training at most {int(counts[:-1].max())}, the "
+                           f"last {int(counts[-1])}), so its trend and the mean of the last evaluations mix the two.")
+    bounded = [(rec["iteration"], rec["eval/elo_bound"]) for rec in run.metrics
+               if rec.get("eval/elo") is None and isinstance(rec.get("eval/elo_bound"), str)]
+    if bounded:  # a one-sided Elo has no number to trend: listed, not dropped
+        out.append(f"{len(bounded)} Elo evaluation(s) gave only a bound (all ladder games won or all lost) and "
+                   "are not in any Elo figure above: " + ", ".join(f"{b} at iteration {i}" for i, b in bounded[:5])
+                   + (", ..." if len(bounded) > 5 else "") + ".")
     return out
 
 
