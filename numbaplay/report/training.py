@@ -421,7 +421,9 @@ def time_sentence(rollout: Sequence[float], gae: Sequence[float], update: Sequen
     if wall_time_s is not None and math.isfinite(wall_time_s):
         text += f"; {wall_label} was {secs(wall_time_s)}"
     times = np.asarray(iteration, dtype=np.float64)
-    if times.size >= 2 and times[0] > 2.0 * float(np.median(times[1:])):
+    # Said when the first iteration's excess over the others' median is a tenth of the time or more: then
+    # the shares above describe mostly that one iteration (on a cold cache, the kernels' compile).
+    if times.size >= 2 and times[0] - float(np.median(times[1:])) >= 0.1 * total:
         excess = {}
         for name, arr in (("rollout", rollout), ("GAE", gae), ("the PPO update", update)):
             a = np.asarray(arr, dtype=np.float64)
@@ -460,8 +462,8 @@ def final_eval_sentence(final_eval: dict | None, source: str = "The final evalua
         if eg == 0:
             text += " (no opponent can beat the greedy policy from either seat)"
         parts.append(text)
-    if is_number(es):
-        parts.append(f"sampled exploitability {num(es)}")
+    if is_number(es):  # four decimals: 0.00996 is below the 0.01 threshold, and "0.010" would hide it
+        parts.append(f"sampled exploitability {es:.4f}")
     if is_number(final_eval.get("optimal_move_rate")):
         parts.append(f"optimal-move rate {pct(final_eval['optimal_move_rate'])}")
     for opp in ("perfect", "random"):
