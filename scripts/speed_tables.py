@@ -451,6 +451,12 @@ def main() -> int:
                                                      "tictactoe (the default preset) after 60 iterations"),
     }
     args = sys.argv[1:]
+    unknown = [a for a in args if a != "--markdown" and a not in parts]
+    if unknown or args[:1] in (["-h"], ["--help"]):
+        print("usage: python scripts/speed_tables.py [--markdown | SECTION ...]\n"
+              "  --markdown  the whole of results/speed.md\n"
+              f"  SECTION     one or more of: {', '.join(parts)}", file=sys.stderr)
+        return 0 if not unknown or args[:1] in (["-h"], ["--help"]) else 2
     if args == ["--markdown"]:
         print(DOCUMENT.format(acceptance=ACCEPTANCE, **{k.replace("-", "_"): f() for k, f in parts.items()}))
         return 0
