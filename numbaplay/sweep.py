@@ -6,7 +6,9 @@ A sweep lives in one folder: `sweep.json` (what is searched, how, and against wh
 `trials.jsonl` (one line per finished trial: parameters, per-seed values, mean and interval, wall time),
 `best.json` (the best trial and its whole config) and one training run per trial and seed
 (`trial-NNNN/seed-S/`, as `numbaplay train` writes it). Trials run one after another; training is
-deterministic, and the sampler is seeded, so the same sweep gives the same trials.
+deterministic, and the sampler is seeded, so the same sweep gives the same trials. A continued sweep
+reseeds the sampler by the trials it already holds (so it proposes new points): continuing 2 trials to 3
+gives the same third trial every time, but not the third trial of one sweep run with 3 at once.
 """
 from __future__ import annotations
 
