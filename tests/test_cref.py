@@ -532,3 +532,22 @@ def test_bad_values_name_the_tensor(run):
     with pytest.raises(CReferenceError, match="has no tensor"):
         run("kernels", {"game": 0, "net.spec": spec, "batch.typo": [1.0]})
 
+
+
+def test_another_build_runs_through_numbaplay_c_binary(monkeypatch, tmp_path, binary):
+    """NUMBAPLAY_C_BINARY (e.g. `make -C c_reference sanitize`'s build) is used as given and never rebuilt;
+    one that is not an executable file is a one-line CReferenceError."""
+    copy = tmp_path / "other_numbaplay_c"
+    copy.write_bytes(binary.read_bytes())
+    copy.chmod(0o755)
+    monkeypatch.setenv("NUMBAPLAY_C_BINARY", str(copy))
+    assert cbuild.build_binary() == copy
+    spec = spec_of(nv.TICTACTOE, nv.MLP)
+    out = cbuild.run_binary("kernels", {"game": nv.TICTACTOE, "net.spec": spec, "init.seed": 3})
+    np.testing.assert_array_equal(out["init.params"], nv.init_params(spec, 3))
+    copy.chmod(0o644)
+    with pytest.raises(CReferenceError, match="is not an executable file"):
+        cbuild.build_binary()
+    monkeypatch.setenv("NUMBAPLAY_C_BINARY", str(tmp_path / "missing"))
+    with pytest.raises(CReferenceError, match="NUMBAPLAY_C_BINARY="):
+        cbuild.build_binary()

@@ -80,7 +80,16 @@ def _up_to_date() -> bool:
 
 
 def build_binary(force: bool = False) -> Path:
-    """Build (or reuse) the binary and return its path; CReferenceError with one line on failure."""
+    """Build (or reuse) the binary and return its path; CReferenceError with one line on failure.
+
+    NUMBAPLAY_C_BINARY names another build to run instead (e.g. `make -C c_reference sanitize`'s); it is
+    used as it is, never rebuilt."""
+    override = os.environ.get("NUMBAPLAY_C_BINARY")
+    if override:
+        path = Path(override)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise CReferenceError(f"NUMBAPLAY_C_BINARY={override!r} is not an executable file")
+        return path
     if not (C_DIR / "Makefile").is_file():
         raise CReferenceError(f"C reference sources not found at {C_DIR} (run from a numbaplay checkout)")
     if not force and _up_to_date():
