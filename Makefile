@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(shell date +%Y%m%d-%H%M%S)
 DEMO_OUT ?= runs/demo-$(STAMP)
 
-.PHONY: demo test venv venv-test lint c-reference clean clean-cache
+.PHONY: demo test venv venv-test lint c-reference clean clean-cache test-bounds
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,17 @@ lint: venv-test
 test: venv-test lint
 	$(BIN)/python -m pytest -q
 
+# The suite with every Numba kernel's array indexing checked (NUMBA_BOUNDSCHECK=1: an out-of-range index
+# raises IndexError instead of reading or writing past the array), compiled into a cache of its own so
+# that the checked kernels never mix with the fast ones (2 min 48 s on 2 cores, compile included).
+test-bounds: venv-test
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(abspath build/numba-boundscheck) $(BIN)/python -m pytest -q
+
 c-reference: venv
 	$(MAKE) -C c_reference PYTHON=$(abspath $(BIN)/python)
 
 clean:
-	rm -rf $(VENV) c_reference/build
+	rm -rf $(VENV) c_reference/build c_reference/build-sanitize build/numba-boundscheck
 
 clean-cache:
 	find numbaplay -name '*.nbi' -delete -o -name '*.nbc' -delete
