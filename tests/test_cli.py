@@ -45,7 +45,12 @@ def test_train_writes_the_run_folder(trained):
 def test_eval_json_and_table(trained):
     res = run(["eval", str(trained / "checkpoints" / "final.npz"), "--json"])
     data = json.loads(res.output)
-    assert data["game"] == "tictactoe" and 0.0 <= data["exploitability_greedy"] <= 1.0
+    from numbaplay.agent import load_agent
+    from numbaplay.eval.tictactoe_exact import evaluate_tictactoe
+
+    direct = evaluate_tictactoe(load_agent(trained / "checkpoints" / "final.npz").logits_fn)
+    assert data["game"] == "tictactoe" and data["exploitability_greedy"] == direct["exploitability_greedy"]
+    assert data["optimal_move_rate"] == direct["optimal_move_rate"]
     table = run(["eval", str(trained / "checkpoints" / "final.npz")]).output
     assert "exploitability_sampled" in table
 

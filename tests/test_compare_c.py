@@ -113,6 +113,13 @@ def test_compare_tensor_kinds():
     a = np.array([1.0, 2.0], np.float32)
     assert cmp.compare_tensor("c", "t", a, a, "exact").ok
     b = np.nextafter(a, np.float32(3.0))
+    assert not cmp.compare_tensor("c", "t", b, a, "exact").ok                    # one ulp is not exact
+    moves = np.array([3, 4, -1], np.int64)
+    assert not cmp.compare_tensor("c", "t", np.array([3, 5, -1], np.int64), moves, "exact").ok
+    assert not cmp.compare_tensor("c", "t", a[:1], a, "exact").ok                # shape mismatch
+    assert cmp.compare_tensor("c", "t", a * np.float32(1 + 0.5 * cmp.STATS_RTOL), a, "stats").ok
+    assert not cmp.compare_tensor("c", "t", a * np.float32(1 + 4 * cmp.STATS_RTOL) + np.float32(cmp.STATS_ATOL),
+                                  a, "stats").ok
     row = cmp.compare_tensor("c", "t", b, a, "ulp")
     assert row.ok and row.max_ulp == 1.0
     far = a + np.float32(1e-3)

@@ -120,11 +120,16 @@ def test_perfect_player_plays_a_best_scoring_move():
     solver = Solver()
     player = PerfectPlayer(min_ply=0)
     moves, _ = c4e.load_pons_set("end-easy")
+    ties = 0
     for m in moves[:15]:
         state = parse_position(GAME, m)
         col = int(player.select(state[None], np.zeros(1, np.int64), 0)[0])
         scores = solver.analyze(m)
-        assert scores[col] == max(s for s in scores if s is not None)
+        best = max(s for s in scores if s is not None)
+        # the best score, and among tied columns the most central one (centre first, ties to the lower)
+        assert col == next(c for c in (3, 2, 4, 1, 5, 0, 6) if scores[c] == best), (m, scores, col)
+        ties += sum(s == best for s in scores) > 1
+    assert ties >= 3  # the tie-break was exercised
 
 
 def tiny_agent(seed=0):
@@ -154,10 +159,18 @@ def test_agent_wrapper_is_greedy_and_batched():
 
 
 def test_mistake_rate_equals_a_slow_recomputation(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMBAPLAY_CACHE", str(tmp_path))
+    monkeypatch.setenv("NUMBAPLAY_CACHE", str(tmp_path / "cache"))
+    # Without the shipped tables, so that the rows are solved here, saved, and read back below (with them,
+    # nothing would be solved and the cache check at the end could not fail).
+    monkeypatch.setattr(c4e, "SHIPPED_DIR", tmp_path / "no-shipped-tables")
+    solved = []
+    real_move_outcomes = c4e.move_outcomes
+    monkeypatch.setattr(c4e, "move_outcomes", lambda *a, **k: solved.append(a[0]) or real_move_outcomes(*a, **k))
     agent = tiny_agent(2)
     limit = 25
     fast = c4e.mistake_rates(agent, ["end-easy", "Test_L2_R1"], limit=limit)
+    assert len(solved) == 2 * limit  # every position of both sets solved once
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2  # and each set's table saved
     solver = Solver()
     for name in ("end-easy", "middle-easy"):
         moves, _ = c4e.load_pons_set(name)
