@@ -8,17 +8,11 @@ import zipfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_cli import _one_line_exit_2
 
 from numbaplay.checkpoint import save
 from numbaplay.cli import main
 from numbaplay.nn.params import NetSpec, init_params
-
-
-def one_line_exit_2(res) -> str:
-    assert res.exit_code == 2, res.output
-    lines = [x for x in res.output.strip().splitlines() if x]
-    assert len(lines) == 1 and "Traceback" not in res.output, res.output
-    return lines[0]
 
 
 def write_checkpoint(path, spec=NetSpec("mlp", 18, 8, 1, 9), game="tictactoe", config=None, **over):
@@ -63,7 +57,7 @@ def test_damaged_checkpoints_are_one_line(tmp_path, over, needle):
     before = path.read_bytes()
     for args in (["eval", str(path)], ["play", "tictactoe", "--checkpoint", str(path)],
                  ["profile", "tictactoe", "--iterations", "1", "--checkpoint", str(path)]):
-        assert needle in one_line_exit_2(CliRunner().invoke(main, args, input="")), args
+        assert needle in _one_line_exit_2(CliRunner().invoke(main, args, input="")), args
     assert path.read_bytes() == before
 
 
@@ -74,13 +68,13 @@ def test_archive_member_that_is_not_an_array(tmp_path):
         for name in src.namelist():
             dst.writestr(name, src.read(name) if name != "params.npy" else b"plain bytes")
     path.write_bytes(buf.getvalue())
-    assert "not a" in one_line_exit_2(CliRunner().invoke(main, ["eval", str(path)]))
+    assert "not a" in _one_line_exit_2(CliRunner().invoke(main, ["eval", str(path)]))
 
 
 def test_config_integer_too_large_for_a_float(tmp_path):
     cfg = tmp_path / "big.json"
     cfg.write_text('{"lr": ' + "9" * 400 + "}")
-    line = one_line_exit_2(CliRunner().invoke(main, ["train", "tictactoe", "--config", str(cfg),
+    line = _one_line_exit_2(CliRunner().invoke(main, ["train", "tictactoe", "--config", str(cfg),
                                                      "--out", str(tmp_path / "run")]))
     assert "'lr' must be a finite number" in line and not (tmp_path / "run").exists()
 
@@ -93,7 +87,7 @@ def test_seeds_out_of_range(tmp_path, args):
     out = tmp_path / "sweep"
     if args[0] == "sweep":
         args += ["--out", str(out)]
-    assert "seed" in one_line_exit_2(CliRunner().invoke(main, args))
+    assert "seed" in _one_line_exit_2(CliRunner().invoke(main, args))
     assert not out.exists()  # checked before the sweep folder is made
 
 
@@ -106,10 +100,10 @@ def test_existing_output_files_are_kept(tmp_path):
                  ["compare-c", "--game", "tictactoe", "--pdf", str(pdf)],
                  ["ladder", "build", "--out", str(tmp_path / "l.json"), "--markdown", str(md)],
                  ["ladder", "build", "--out", str(md)]):
-        line = one_line_exit_2(CliRunner().invoke(main, args))
+        line = _one_line_exit_2(CliRunner().invoke(main, args))
         assert "exists; pass --force to overwrite it" in line, line
     assert pdf.read_text() == "mine" and md.read_text() == "mine" and not (tmp_path / "l.json").exists()
-    line = one_line_exit_2(CliRunner().invoke(main, ["profile", "tictactoe", "--pdf", str(tmp_path)]))
+    line = _one_line_exit_2(CliRunner().invoke(main, ["profile", "tictactoe", "--pdf", str(tmp_path)]))
     assert "is a folder" in line
 
 
@@ -145,19 +139,19 @@ def test_damaged_sweep_folder_stops_before_any_work(tmp_path):
     for damaged, needle in (('{"trial": 1, "params": {}}\n', "trials.jsonl:2 is not a trial record"),
                             ("not json\n", "trials.jsonl:2 is not JSON"), ("[1]\n", "is not a trial record")):
         (out / "trials.jsonl").write_text(rows + damaged)
-        assert needle in one_line_exit_2(CliRunner().invoke(main, [*args, "--trials", "2"]))
-        assert needle in one_line_exit_2(CliRunner().invoke(main, ["report", str(out), "--force"]))
+        assert needle in _one_line_exit_2(CliRunner().invoke(main, [*args, "--trials", "2"]))
+        assert needle in _one_line_exit_2(CliRunner().invoke(main, ["report", str(out), "--force"]))
         assert (out / "study.db").read_bytes() == db  # the study was not touched
     (out / "trials.jsonl").write_text(rows)
     (out / "study.db").write_bytes(b"not a database" * 100)
-    assert "is not a readable Optuna study" in one_line_exit_2(CliRunner().invoke(main, [*args, "--trials", "2"]))
+    assert "is not a readable Optuna study" in _one_line_exit_2(CliRunner().invoke(main, [*args, "--trials", "2"]))
     assert not (out / "trial-0001").exists()
     (out / "sweep.json").write_text("[]")
-    assert "is not a sweep settings file" in one_line_exit_2(CliRunner().invoke(main, ["report", str(out)]))
+    assert "is not a sweep settings file" in _one_line_exit_2(CliRunner().invoke(main, ["report", str(out)]))
 
 
 def test_error_lines_escape_newlines_and_terminal_codes(tmp_path):
-    line = one_line_exit_2(CliRunner().invoke(main, ["report", str(tmp_path / "no\nsuch")]))
+    line = _one_line_exit_2(CliRunner().invoke(main, ["report", str(tmp_path / "no\nsuch")]))
     assert "no\\nsuch" in line
-    line = one_line_exit_2(CliRunner().invoke(main, ["solve", "4\x1b[31m4"]))
+    line = _one_line_exit_2(CliRunner().invoke(main, ["solve", "4\x1b[31m4"]))
     assert "\x1b" not in line and "\\x1b" in line

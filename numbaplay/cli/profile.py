@@ -356,12 +356,8 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
         with open(rec_path, "a") as fh:
             fh.write(json.dumps(record_entry(result, step, command)) + "\n")
         click.echo(f"recorded step {step!r} in {rec_path}", err=True)
-    if pdf_out:
-        try:
-            records = read_records(rec_path)
-        except ValueError:
-            fail(f"{rec_path} is not a JSON-lines record file")
-        write_pdf(result, records, rec_path, Path(pdf_out))
+    if pdf_out:  # the record file was checked before the profile ran
+        write_pdf(result, read_records(rec_path), rec_path, Path(pdf_out))
         click.echo(f"wrote {pdf_out}", err=True)
     if json_out:
         click.echo(json.dumps(result, indent=1))

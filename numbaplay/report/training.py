@@ -471,10 +471,9 @@ def final_eval_sentence(final_eval: dict | None, source: str = "The final evalua
         if all(is_number(final_eval.get(k)) for k in keys):
             w, d, ls = (final_eval[k] for k in keys)
             parts.append(f"against a {opp} player it wins {pct(w)}, draws {pct(d)} and loses {pct(ls)}")
-    bound = final_eval.get("elo_bound")
-    if isinstance(final_eval.get("elo"), str):  # older evaluations kept the bound in "elo"
-        bound = final_eval["elo"]
-    if final_eval.get("elo") is None and isinstance(bound, str) or isinstance(final_eval.get("elo"), str):
+    elo = final_eval.get("elo")
+    bound = elo if isinstance(elo, str) else final_eval.get("elo_bound")  # older evaluations kept it in "elo"
+    if isinstance(bound, str) and not is_number(elo):
         parts.append(f"Elo {bound}, a bound only: {elo_bound_reason(final_eval)}")
     elif is_number(final_eval.get("elo")):
         text = f"Elo {final_eval['elo']:.0f}"
@@ -533,7 +532,6 @@ def eval_sentences(run: RunData) -> list[str]:
             out.append(first_reached_sentence(label, its, vals, target=SAMPLED_THRESHOLD, strict=True))
         else:
             out.append(trend_sentence(label, its, vals))
-    for key, _, _ in headline_eval(run.eval_keys()):
         m = re.fullmatch(r"eval/mistakes/(.+)/rate", key)
         if m:  # evaluations during training score fewer positions of a set than the final one
             _, counts = run.series(f"eval/mistakes/{m.group(1)}/positions")
