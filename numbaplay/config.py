@@ -88,11 +88,13 @@ class TrainConfig:
 
 MAX_ITERATIONS = 10**7
 """The largest `iterations` a run may have."""
+MAX_SEED = 2**63 - 1
+"""The largest seed (the RNG streams take a non-negative int64); every --seed option uses this bound."""
 
 _INT_RANGES = {
     "hidden": (1, 4096), "depth": (1, 64), "iterations": (1, MAX_ITERATIONS), "games_per_iter": (2, 10**6),
     "batch_size": (1, 10**7), "epochs": (1, 1000), "pool_size": (2, 10**4),
-    "snapshot_interval": (1, 10**7), "random_opening_plies": (0, 40), "seed": (0, 2**63 - 1), "eval_every": (0, 10**7),
+    "snapshot_interval": (1, 10**7), "random_opening_plies": (0, 40), "seed": (0, MAX_SEED), "eval_every": (0, 10**7),
 }
 _FLOAT_RANGES = {
     "lr": (0.0, 10.0), "lr_min": (0.0, 10.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),

@@ -148,9 +148,8 @@ def make_sweep(base: TrainConfig, preset: str, params: list[Param], metric: str 
         raise ConfigError(f"unknown metric {metric!r} for {game}; choose one of {', '.join(METRICS[game])}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError("--seeds must list distinct seeds")
-    for s in seeds:
-        if not 0 <= s <= 2**63 - 1:
-            raise ConfigError(f"--seeds: seed {s} is out of range [0, 2**63 - 1]")
+    for s in seeds:  # the config's own seed range
+        base.replace(seed=s)
     if not 0 <= sampler_seed <= 2**32 - 1:
         raise ConfigError(f"--sampler-seed {sampler_seed} is out of range [0, 2**32 - 1]")
     sweep = Sweep(game, preset, base.to_dict(), params, metric, METRICS[game][metric], list(seeds),

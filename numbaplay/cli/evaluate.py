@@ -6,12 +6,13 @@ import json
 import click
 
 from numbaplay.cli.common import guarded
+from numbaplay.config import MAX_SEED
 
 
 @click.command("eval")
 @click.argument("checkpoint_path", metavar="CHECKPOINT")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, help="Seed of the evaluation's random streams.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, help="Seed of the evaluation's random streams.")
 @guarded
 def eval_cmd(checkpoint_path, as_json, seed):
     """Measure the agent in CHECKPOINT."""

@@ -7,6 +7,7 @@ import sys
 import click
 
 from numbaplay.cli.common import Progress, guarded
+from numbaplay.config import MAX_SEED
 from numbaplay.eval.ladder import (
     DEFAULT_REPEATS,
     DEFAULT_RESAMPLES,
@@ -28,7 +29,7 @@ def ladder():
               help="Where to write the ladder JSON.")
 @click.option("--repeats", type=click.IntRange(min=1), default=DEFAULT_REPEATS, show_default=True,
               help="Times every opening and colour is played when a player is stochastic.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed of the stochastic players' EVAL streams.")
 @click.option("--resamples", type=click.IntRange(min=100), default=DEFAULT_RESAMPLES, show_default=True,
               help="Bootstrap resamples for the 95% intervals.")

@@ -7,6 +7,7 @@ import click
 import numpy as np
 
 from numbaplay.cli.common import guarded
+from numbaplay.config import MAX_SEED
 from numbaplay.games.core import get_game, is_legal, legal_mask, observe
 from numbaplay.games.core import play as play_move
 from numbaplay.rng import EVAL, key_below, stream_key
@@ -137,7 +138,7 @@ def _opponent(game, checkpoint, opponent, seed):
                    "perfect (default ab4); tictactoe: random, perfect (default perfect).")
 @click.option("--first/--second", "human_first", default=True, show_default=True,
               help="Move first (X) or second (O).")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed of the opponent's random choices.")
 @guarded
 def play(game_name, checkpoint, opponent, human_first, seed):

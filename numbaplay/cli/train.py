@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from numbaplay.cli.common import Progress, fail, guarded
+from numbaplay.config import MAX_SEED
 
 
 def set_threads(threads: int | None) -> None:
@@ -44,7 +45,7 @@ def build_config(game: str, preset_name: str | None, config_file: str | None, ov
 @click.argument("game")
 @click.option("--preset", "preset_name", default=None, help="Named configuration (default: the game's own).")
 @click.option("--config", "config_file", default=None, help="TOML or JSON file of config keys to override.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed of every random stream of the run.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Seed of every random stream of the run.")
 @click.option("--iterations", type=click.IntRange(1), default=None,
               help="Iterations to run (also the length of cosine schedules).")
 @click.option("--out", "out_dir", default=None, help="Output folder (must not exist or be empty).")
