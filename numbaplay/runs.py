@@ -73,11 +73,11 @@ def _json_default(value):
 
 
 def provably_optimal(result: dict) -> bool:
-    """The --until-optimal test: greedy exploitability exactly 0, sampled exploitability below the
-    evaluator's threshold (0.01) and a 100% optimal-move rate. Stricter than greedy exploitability
-    alone, so that a run that stops has reached all three acceptance criteria at once."""
-    return (result.get("exploitability_greedy") == 0.0 and bool(result.get("sampled_below_threshold"))
-            and result.get("optimal_move_rate") == 1.0)
+    """The --until-optimal test, `numbaplay.eval.tictactoe_exact.provably_optimal` (the same test makes
+    the evaluator's `optimal`)."""
+    from numbaplay.eval.tictactoe_exact import provably_optimal as test
+
+    return test(result)
 
 
 def run_training(cfg: TrainConfig, out: Path, *, until_optimal: bool = False, preset: str | None = None,

@@ -202,7 +202,7 @@ def twin_evaluate(row, threshold=0.01):
             result[f"vs_{name}_first_{outcome}"] = seats[0][k]
             result[f"vs_{name}_second_{outcome}"] = seats[1][k]
     result["optimal"] = (result["exploitability_greedy"] == 0 and result["exploitability_sampled"] < 0.01
-                         and result["optimal_move_rate"] == 1.0)  # runs.provably_optimal's test
+                         and result["optimal_move_rate"] == 1.0)  # tictactoe_exact.provably_optimal
     return result
 
 

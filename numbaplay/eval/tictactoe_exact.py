@@ -496,8 +496,14 @@ def evaluate_tictactoe(logits_fn, sampled_threshold: float = 0.01) -> dict:
             for k, outcome in enumerate(outcomes):
                 result[f"vs_{opponent_name}_{seat}_{outcome}"] = wdl[k]
 
-    # Optimal play by the acceptance test of `numbaplay.runs.provably_optimal`: greedy exploitability 0 alone
-    # means that no opponent beats the greedy policy, not that it never gives away a win.
-    result["optimal"] = bool(result["exploitability_greedy"] == 0.0 and result["sampled_below_threshold"]
-                             and result["optimal_move_rate"] == 1.0)
+    result["optimal"] = provably_optimal(result)
     return result
+
+
+def provably_optimal(result: dict) -> bool:
+    """Optimal play, the acceptance test (and --until-optimal's): greedy exploitability exactly 0, sampled
+    exploitability below the evaluator's threshold (0.01 by default) and a 100% optimal-move rate. Greedy
+    exploitability 0 alone means that no opponent beats the greedy policy, not that it never gives away
+    a win."""
+    return (result.get("exploitability_greedy") == 0.0 and bool(result.get("sampled_below_threshold"))
+            and result.get("optimal_move_rate") == 1.0)

@@ -6,7 +6,7 @@ mean of each number with a Student-t 95% interval, the success count with a Clop
 and the median time to target with the number of runs that reached it (`numbaplay.report.stats`).
 
 The headline metric and its target default by game: Tic-Tac-Toe uses greedy exploitability, target 0
-(no opponent beats the greedy policy; not by itself optimal play, which `numbaplay.runs.provably_optimal`
+(no opponent beats the greedy policy; not by itself optimal play, which `tictactoe_exact.provably_optimal`
 also asks sampled exploitability and the optimal-move rate for); Connect Four uses Elo, with no target
 unless one is given.
 """
