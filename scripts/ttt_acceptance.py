@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from numbaplay.eval.tictactoe_exact import provably_optimal
 from numbaplay.profile.machine import uptime
 from numbaplay.report.stats import clopper_pearson, median_with_count, t_interval
 
@@ -47,8 +48,7 @@ def main():
         process_s = train(run, seed, args.threads, args.preset)
         s = json.loads((run / "summary.json").read_text())
         ev = s["final_eval"]
-        optimal = (ev["exploitability_greedy"] == 0.0 and ev["exploitability_sampled"] < 0.01
-                   and ev["optimal_move_rate"] == 1.0)
+        optimal = provably_optimal(ev)
         rows.append({"seed": seed, "optimal": optimal, "stopped": s["stopped_reason"],
                      "iterations": s["iterations_run"], "train_wall_s": s["wall_time_s"],
                      "process_wall_s": process_s, "exploitability_greedy": ev["exploitability_greedy"],
