@@ -7,6 +7,7 @@ import pytest
 
 from numbaplay.agent import Agent
 from numbaplay.eval import connect4_eval as c4e
+from numbaplay.eval import solver as S
 from numbaplay.eval.ladder import LADDER_PATH, OPENINGS_VERSION, load_ladder, openings, play_match
 from numbaplay.eval.players import PLAYERS, AgentPlayer, PerfectPlayer, make_player
 from numbaplay.eval.solver import Solver
@@ -321,6 +322,51 @@ def test_alphabeta_equals_plain_minimax(depth):
     states = np.stack([s for _, s in positions])
     fast = make_player(f"ab{depth}").select(states, np.arange(len(states)), 0)
     assert [int(a) for a in fast] == [slow_search_move(s, depth) for s in states]
+
+
+def test_searchers_remember_moves_by_depth_and_position(monkeypatch):
+    from numbaplay.eval import players
+
+    monkeypatch.setattr(players, "_SEARCHED", {})
+    states = np.stack([s for _, s in random_positions(40, seed=7)])
+    direct = np.empty(len(states), np.int64)
+    players.select_moves(direct, states, np.zeros(len(states), np.uint64), players.KIND_ALPHABETA, 4)
+    ab4 = make_player("ab4")
+    # repeated rows in one batch, then the same positions again in another order: lookups this time
+    batch = np.concatenate([states, states[:10]])
+    assert ab4.select(batch, np.arange(len(batch)), 0).tolist() == direct.tolist() + direct[:10].tolist()
+    assert len(players._SEARCHED[4]) == len({(int(a), int(b)) for a, b in states[:, :2]})
+    perm = np.random.default_rng(0).permutation(len(states))
+    calls = []
+    monkeypatch.setattr(players, "select_moves", lambda *a: calls.append(a))
+    assert make_player("ab4").select(states[perm], perm, 1).tolist() == direct[perm].tolist()
+    assert not calls  # every move came from the shared table, none from a search
+    # another depth searches afresh: its moves are not depth 4's
+    monkeypatch.undo()
+    monkeypatch.setattr(players, "_SEARCHED", {4: {(int(a), int(b)): -7 for a, b in states[:, :2]}})
+    ab3 = make_player("ab3").select(states, np.arange(len(states)), 0)
+    assert (ab3 >= 0).all() and set(players._SEARCHED) == {3, 4}
+    # a full table starts afresh rather than growing without bound
+    monkeypatch.setattr(players, "SEARCH_CACHE_LIMIT", 5)
+    players._SEARCHED.clear()
+    assert make_player("ab2").select(states[:4], np.arange(4), 0).tolist() == \
+        make_player("ab2").select(states[:4], np.arange(4), 0).tolist()
+    make_player("ab2").select(states[4:8], np.arange(4), 0)
+    assert len(players._SEARCHED[2]) == 4
+
+
+def test_perfect_player_batches_equal_one_position_at_a_time():
+    positions = [s for m, s in random_positions(300, seed=11) if 12 <= s[2] <= 30][:40]
+    states = np.stack(positions + positions[:5])  # repeated positions in one batch
+    solver = Solver(tt_log2=20)
+    expected = []
+    for s in states:
+        mover = int(s[2]) & 1
+        occupied = int(s[0]) | int(s[1])
+        pos = S.Position("", int(s[mover]), occupied, int(s[2]), False)
+        expected.append(solver.best_column(pos))
+    got = PerfectPlayer(min_ply=0).select(states, np.arange(len(states)), 0)
+    assert got.tolist() == expected
 
 
 def twin_board(moves):

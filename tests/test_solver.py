@@ -407,3 +407,79 @@ def test_cli_malformed_input(args, stdin, message):
     assert result.exit_code == 2
     assert result.stderr.startswith("numbaplay: error: ")
     assert message in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# best_column: one exact solve and null-window checks, against the column analyze's scores give.
+
+CENTRE_FIRST = (3, 2, 4, 1, 5, 0, 6)
+
+
+def analyzed_column(solver, moves):
+    """The twin: every column's exact score, the best one, the first of equals in centre-first order."""
+    scores = solver.analyze(moves)
+    best = max(s for s in scores if s is not None)
+    return next(c for c in CENTRE_FIRST if scores[c] == best)
+
+
+def best_column_cases():
+    cases = random_positions(3, 60 if JIT else 8, 14, 38)
+    cases += [m for m, _ in load_set("L3_R1")[:: 50 if JIT else 250]]
+    cases += [m for m, _ in load_set("L2_R1")[:: 100 if JIT else 500]]
+    cases += [
+        FULL_BOARD_DRAW[:-1],  # the last cell: the only legal column
+        "445566",  # wins at once in columns 3 and 7: the 3rd, first in centre-first order
+        "11223",  # the second player must block column 4
+        "44556",  # a double threat: every column loses, the slowest loss is chosen
+        "4444442222223",  # two full columns
+    ]
+    return cases
+
+
+def test_best_column_is_analyzes_choice():
+    a, b = S.Solver(tt_log2=20), S.Solver(tt_log2=20)
+    ties = 0
+    for moves in best_column_cases():
+        assert a.best_column(moves) == analyzed_column(b, moves), moves
+        scores = [s for s in b.analyze(moves) if s is not None]
+        ties += scores.count(max(scores)) > 1
+    assert ties >= 5  # the centre-first tie-break was exercised
+
+
+def test_best_column_searches_less_than_analyze():
+    moves = [m for m, _ in load_set("L2_R1")[:20]]
+    a, b = S.Solver(tt_log2=20), S.Solver(tt_log2=20)
+    fast = slow = 0
+    for m in moves:
+        a.reset()
+        b.reset()
+        a.best_column(m)
+        b.analyze(m)
+        fast += a.nodes
+        slow += b.nodes
+    assert 0 < fast < slow / 2
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_solver_pool_gives_each_positions_best_column(workers):
+    cases = best_column_cases()
+    positions = [S.parse_position(m) for m in cases]
+    one = S.Solver(tt_log2=20)
+    expected = [one.best_column(p) for p in positions]
+    pool = S.SolverPool(workers, tt_log2=18)
+    assert pool.best_columns(positions).tolist() == expected
+    # again, reversed, with the tables the first call filled
+    assert pool.best_columns(positions[::-1]).tolist() == expected[::-1]
+    assert pool.best_columns([]).shape == (0,)
+
+
+def test_best_column_edge_cases():
+    s = S.Solver(tt_log2=16)
+    assert s.best_column("445566") == 2
+    assert s.best_column("11223") == 3
+    assert s.best_column(FULL_BOARD_DRAW[:-1]) == int(FULL_BOARD_DRAW[-1]) - 1
+    for finished in ("4455667", FULL_BOARD_DRAW):
+        with pytest.raises(PositionError, match="game is over"):
+            s.best_column(finished)
+        with pytest.raises(PositionError, match="game is over"):
+            S.SolverPool(1, tt_log2=12).best_columns([S.parse_position(finished)])

@@ -25,17 +25,24 @@ the `int64[4]` rows of docs/ALGORITHM.md (first player's bits, second player's b
 - `perfect`: Pascal Pons' solver (`numbaplay.eval.solver`), playing the column of the best exact score
   (fastest win, slowest loss; ties centre-first) once the board holds at least `PERFECT_MIN_PLY`
   stones, and playing as `ab8` before that. Solving from the first plies costs seconds to minutes per
-  move in this solver, and the ladder needs thousands of moves: measured on one core, a 98-game match
-  against `ab8` takes about 40 s with the solver from ply 12 (some 1,300 solved positions), 110 s from
-  ply 10 and 435 s from ply 8. Ply 12 keeps the whole ladder build under ten minutes. So `perfect` is
-  exact from ply 12 on only: it is the strongest reference player, not a proof of optimal play from
-  the opening.
+  move in this solver, and the ladder needs thousands of moves: measured on one core when the ladder
+  was built (every column solved exactly, `Solver.analyze`), a 98-game match against `ab8` took about
+  40 s with the solver from ply 12 (some 1,300 solved positions), 110 s from ply 10 and 435 s from
+  ply 8. Ply 12 kept the whole ladder build under ten minutes. So `perfect` is exact from ply 12 on
+  only: it is the strongest reference player, not a proof of optimal play from the opening. The same
+  column now comes from one exact solve of the position and a null-window test per column
+  (`Solver.best_column`), the positions of a batch searched in parallel (`SolverPool`).
+
+Searchers and `perfect` keep the moves they have found, by position (see `KernelPlayer`): a move is a
+function of the position, so a repeated position is looked up, never searched again. Evaluations during
+training meet the same openings at every evaluation; `results/eval_speed.md` measures what this saves.
 
 An agent plays greedily: the argmax of its legal logits, ties to the lowest column, one forward pass per
 ply for every game that waits for its move (`AgentPlayer`).
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -53,6 +60,7 @@ CELLS = 42
 WIN_SCORE = 1_000_000
 MAX_DEPTH = 8
 PERFECT_MIN_PLY = 12
+MAX_SOLVER_WORKERS = 8  # `perfect` searches with one table per Numba thread, up to this many (32 MB each)
 PERFECT_BEFORE = "ab8"
 
 # Evaluation weights (see the module docstring).
@@ -260,8 +268,20 @@ class Player:
         raise NotImplementedError
 
 
+# The searchers' moves by depth, then by position (first player's stones, second player's stones); a
+# depth's table starts afresh once it would hold more than SEARCH_CACHE_LIMIT positions (~200 bytes each).
+_SEARCHED: dict[int, dict] = {}
+SEARCH_CACHE_LIMIT = 1_000_000
+
+
 class KernelPlayer(Player):
-    """`random`, `heuristic` or an alpha-beta searcher."""
+    """`random`, `heuristic` or an alpha-beta searcher.
+
+    A searcher's move is a function of the position and the depth alone (both players' stones give the
+    side to move too), so the searchers of each depth share the moves they have searched (`_SEARCHED`):
+    the evaluations during a training run meet the same openings again and again, and `perfect` plays
+    as `ab8` before ply 12, so a repeated position costs a lookup instead of a search.
+    """
 
     def __init__(self, name: str, kind: int, depth: int = 0):
         self.name = name
@@ -271,11 +291,29 @@ class KernelPlayer(Player):
 
     def select(self, states, game_index, seed):
         states = np.ascontiguousarray(states, dtype=np.int64)
+        if self.kind == KIND_ALPHABETA:
+            return self._searched(states)
         keys = np.zeros(states.shape[0], dtype=np.uint64)
         if self.kind == KIND_RANDOM:
             game_keys(keys, int(seed), np.ascontiguousarray(game_index, dtype=np.int64))
         out = np.empty(states.shape[0], dtype=np.int64)
         select_moves(out, states, keys, self.kind, self.depth)
+        return out
+
+    def _searched(self, states):
+        cache = _SEARCHED.setdefault(self.depth, {})
+        positions = list(zip(states[:, 0].tolist(), states[:, 1].tolist()))
+        out = np.array([cache.get(p, -1) for p in positions], dtype=np.int64)
+        new = np.flatnonzero(out < 0)
+        if new.size:
+            found = np.empty(new.size, dtype=np.int64)
+            select_moves(found, np.ascontiguousarray(states[new]), np.zeros(new.size, dtype=np.uint64),
+                         self.kind, self.depth)
+            out[new] = found
+            if len(cache) + new.size > SEARCH_CACHE_LIMIT:
+                cache.clear()
+            for g, col in zip(new.tolist(), found.tolist()):
+                cache[positions[g]] = col
         return out
 
 
@@ -301,21 +339,24 @@ class PerfectPlayer(Player):
 
     def best_column(self, state) -> int:
         """The column of the best exact score (fastest win, slowest loss), ties centre-first."""
-        key = (int(state[0]), int(state[1]))
-        col = self._cache.get(key)
-        if col is None:
-            if self._solver is None:
-                from numbaplay.eval.solver import Solver
+        return int(self.best_columns(np.asarray(state, dtype=np.int64)[None])[0])
 
-                self._solver = Solver()
-            scores = self._solver.analyze(state_to_solver(state))
-            col, best = -1, None
-            for c in COLUMN_ORDER:
-                s = scores[int(c)]
-                if s is not None and (best is None or s > best):
-                    col, best = int(c), s
-            self._cache[key] = col
-        return col
+    def best_columns(self, states) -> np.ndarray:
+        """`best_column` of every row of states int64[n, 4]; positions not met before are searched in
+        parallel, one solver per Numba thread (`numbaplay.eval.solver.SolverPool`)."""
+        keys = list(zip(states[:, 0].tolist(), states[:, 1].tolist()))
+        new = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if new:
+            workers = min(numba.get_num_threads(), MAX_SOLVER_WORKERS)
+            if self._solver is None or self._solver.workers != workers:
+                from numbaplay.eval.solver import SolverPool
+
+                self._solver = SolverPool(workers)
+            first = {k: g for g, k in reversed(list(enumerate(keys)))}
+            found = self._solver.best_columns([state_to_solver(states[first[k]]) for k in new])
+            for k, col in zip(new, found.tolist()):
+                self._cache[k] = col
+        return np.array([self._cache[k] for k in keys], dtype=np.int64)
 
     def select(self, states, game_index, seed):
         states = np.ascontiguousarray(states, dtype=np.int64)
@@ -323,8 +364,9 @@ class PerfectPlayer(Player):
         early = states[:, 2] < self.min_ply
         if early.any():
             out[early] = self.before.select(states[early], np.asarray(game_index)[early], seed)
-        for g in np.flatnonzero(~early):
-            out[g] = self.best_column(states[g])
+        late = np.flatnonzero(~early)
+        if late.size:
+            out[late] = self.best_columns(states[late])
         return out
 
 

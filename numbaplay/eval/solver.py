@@ -34,9 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from numbaplay.errors import ConfigError, PositionError
+from numbaplay.nn.sync import atomic_add
+from numbaplay.omp import launch_threads
+
+launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
 
 WIDTH = 7
 HEIGHT = 6
@@ -77,6 +81,9 @@ _MASK = 1
 _MOVES = 2  # the non-losing moves
 _KEY = 3
 _BOARD_SIZE = 4
+# queue: int64[QUEUE_SIZE], the next position to take on its own cache line
+QUEUE_NEXT = 8
+QUEUE_SIZE = 16
 
 
 @njit(cache=True)
@@ -291,6 +298,68 @@ def _solve(table, stats, frames, boards, position, mask, n_moves, weak):
     return low
 
 
+@njit(cache=True)
+def _best_column(table, stats, frames, boards, position, mask, n_moves):
+    """The column (0-based) of the best exact score for the side to move, the first of equals in the
+    centre-first order: the column `Solver.analyze` followed by that choice gives, found with one exact
+    solve of the position and a null-window search per column tried instead of an exact solve of every
+    column. The position must not be over; stats[_NODES] ends as the positions searched.
+
+    The position's exact score `best` is the best of its columns' scores, so every column scores at most
+    `best`, and a column reaches it when the score v of the position after it is at most -best: one
+    search on the window (-best, -best + 1).
+    """
+    stats[_NODES] = 0
+    wins = _winning_cells(position, mask) & _playable(mask)
+    only = -1
+    for i in range(WIDTH):
+        col = _COLUMN_ORDER[i]
+        move = (mask + (_BOTTOM & _COLUMN_MASKS[col])) & _COLUMN_MASKS[col]
+        if move:
+            if wins & move:
+                return col  # a win with this stone: no other column scores as much
+            if only < 0:
+                only = col
+    if n_moves + 1 == CELLS:
+        return only  # the last cell, and no win: the only legal column
+    best = _solve(table, stats, frames, boards, position, mask, n_moves, False)
+    searched = stats[_NODES]
+    for i in range(WIDTH):
+        col = _COLUMN_ORDER[i]
+        move = (mask + (_BOTTOM & _COLUMN_MASKS[col])) & _COLUMN_MASKS[col]
+        if move == 0:
+            continue
+        child = position ^ mask  # the opponent's stones: it moves next
+        child_mask = mask | move
+        if _winning_cells(child, child_mask) & _playable(child_mask):
+            v = (CELLS + 1 - (n_moves + 1)) // 2  # the opponent wins with its next stone
+        else:
+            stats[_NODES] = 0
+            v = _negamax(table, stats, frames, boards, child, child_mask, n_moves + 1, -best, -best + 1)
+            searched += stats[_NODES]
+        if v <= -best:
+            stats[_NODES] = searched
+            return col
+    stats[_NODES] = searched
+    return -1  # not reached: some column scores `best`
+
+
+@njit(cache=True, parallel=True)
+def _best_columns(tables, stats, frames, boards, positions, masks, n_moves, out, queue):
+    """`_best_column` of many positions by W workers (W = tables.shape[0]), worker w with its own
+    table, stats, frames and boards (row w of each). Each worker takes the next position not yet taken
+    (an atomic counter, queue[QUEUE_NEXT] = 0 on entry), so a long search does not hold up the others.
+    Every answer is exact whatever a table holds: the columns do not depend on the workers or on which
+    one searched what."""
+    workers = tables.shape[0]
+    n = positions.shape[0]
+    for w in prange(workers):
+        i = atomic_add(queue, QUEUE_NEXT, 1)
+        while i < n:
+            out[i] = _best_column(tables[w], stats[w], frames[w], boards[w], positions[i], masks[i], n_moves[i])
+            i = atomic_add(queue, QUEUE_NEXT, 1)
+
+
 def _largest_prime_below(n: int) -> int:
     """The largest prime < n (n >= 3), by trial division: keys modulo a prime spread evenly."""
     for candidate in range(n - 1, 1, -1):
@@ -407,6 +476,16 @@ class Solver:
         self.nodes = int(self._stats[_NODES])
         return score
 
+    def best_column(self, moves: str | Position) -> int:
+        """The column (0-based) of the best exact score for the side to move, the first of equal scores
+        in the order 3, 2, 4, 1, 5, 0, 6 (centre first): the perfect player's move. The same column as
+        `analyze` would give, for a fraction of its search."""
+        pos = self._position(moves)
+        col = int(_best_column(self.table, self._stats, self._frames, self._boards, _U(pos.position),
+                               _U(pos.mask), pos.n_moves))
+        self.nodes = int(self._stats[_NODES])
+        return col
+
     def analyze(self, moves: str | Position, weak: bool = False) -> list[int | None]:
         """Score of each of the 7 columns for the side to move after playing it (None: full column).
 
@@ -427,6 +506,48 @@ class Solver:
                 nodes += int(self._stats[_NODES])
         self.nodes = nodes
         return scores
+
+
+class SolverPool:
+    """Transposition tables for `workers` solvers searching side by side: `best_columns` of a batch.
+
+    Tables are kept between calls like `Solver`'s. `tt_log2` slots each (default 2**23, 64 MB, for up to
+    two workers; 2**22 for more).
+    """
+
+    def __init__(self, workers: int, tt_log2: int | None = None):
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
+        tt_log2 = tt_log2 if tt_log2 is not None else (23 if workers <= 2 else 22)
+        if not 10 <= tt_log2 <= 30:
+            raise ConfigError(f"tt_log2 must be in 10..30 (a table of 8 * 2**tt_log2 bytes), got {tt_log2}")
+        self.tables = np.zeros((workers, _largest_prime_below(1 << tt_log2)), dtype=np.uint64)
+        self._stats = np.zeros((workers, _N_STATS), dtype=np.int64)
+        self._stats[:, _GENERATION] = 1
+        self._frames = np.zeros((workers, CELLS + 1, _FRAME_SIZE), dtype=np.int64)
+        self._boards = np.zeros((workers, CELLS + 1, _BOARD_SIZE), dtype=np.uint64)
+
+    @property
+    def workers(self) -> int:
+        return self.tables.shape[0]
+
+    def best_columns(self, positions: list[Position]) -> np.ndarray:
+        """int64[n]: `Solver.best_column` of each position (none may be over), searched in parallel."""
+        for pos in positions:
+            if pos.game_over:
+                raise PositionError(f'position "{pos.moves}": the game is over, there is nothing to solve')
+        out = np.empty(len(positions), dtype=np.int64)
+        if positions:
+            # fewest stones first: the longest searches start first and the short ones fill in after
+            order = sorted(range(len(positions)), key=lambda i: positions[i].n_moves)
+            found = np.empty(len(positions), dtype=np.int64)
+            _best_columns(self.tables, self._stats, self._frames, self._boards,
+                          np.array([positions[i].position for i in order], dtype=np.uint64),
+                          np.array([positions[i].mask for i in order], dtype=np.uint64),
+                          np.array([positions[i].n_moves for i in order], dtype=np.int64), found,
+                          np.zeros(QUEUE_SIZE, dtype=np.int64))
+            out[order] = found
+        return out
 
 
 _default: Solver | None = None
