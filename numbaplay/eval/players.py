@@ -35,7 +35,8 @@ the `int64[4]` rows of docs/ALGORITHM.md (first player's bits, second player's b
 
 Searchers and `perfect` keep the moves they have found, by position (see `KernelPlayer`): a move is a
 function of the position, so a repeated position is looked up, never searched again. Evaluations during
-training meet the same openings at every evaluation; `results/eval_speed.md` measures what this saves.
+training meet the same openings at every evaluation; `benchmarks/bench_train_eval.py` measures what
+this saves (`results/bench/train_eval_connect4.json`).
 
 An agent plays greedily: the argmax of its legal logits, ties to the lowest column, one forward pass per
 ply for every game that waits for its move (`AgentPlayer`).
