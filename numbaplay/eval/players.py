@@ -270,9 +270,29 @@ class Player:
 
 
 # The searchers' moves by depth, then by position (first player's stones, second player's stones); a
-# depth's table starts afresh once it would hold more than SEARCH_CACHE_LIMIT positions (~200 bytes each).
+# table of remembered moves starts afresh once it would hold more than SEARCH_CACHE_LIMIT positions
+# (~200 bytes each).
 _SEARCHED: dict[int, dict] = {}
 SEARCH_CACHE_LIMIT = 1_000_000
+
+
+def _remembered(cache: dict, states: np.ndarray, search) -> np.ndarray:
+    """int64[n] moves for states int64[n, 4]: from `cache` (position -> column) where it has them, else
+    from `search(states int64[m, 4]) -> int64[m]`, called once with every position it lacks (each once),
+    whose moves it then keeps."""
+    keys = list(zip(states[:, 0].tolist(), states[:, 1].tolist()))
+    new: dict = {}
+    for g, k in enumerate(keys):
+        if k not in cache:
+            new.setdefault(k, g)
+    if not new:
+        return np.array([cache[k] for k in keys], dtype=np.int64)
+    fresh = dict(zip(new, search(np.ascontiguousarray(states[list(new.values())])).tolist()))
+    out = np.array([fresh[k] if k in fresh else cache[k] for k in keys], dtype=np.int64)
+    if len(cache) + len(fresh) > SEARCH_CACHE_LIMIT:
+        cache.clear()
+    cache.update(fresh)
+    return out
 
 
 class KernelPlayer(Player):
@@ -302,19 +322,11 @@ class KernelPlayer(Player):
         return out
 
     def _searched(self, states):
-        cache = _SEARCHED.setdefault(self.depth, {})
-        positions = list(zip(states[:, 0].tolist(), states[:, 1].tolist()))
-        out = np.array([cache.get(p, -1) for p in positions], dtype=np.int64)
-        new = np.flatnonzero(out < 0)
-        if new.size:
-            found = np.empty(new.size, dtype=np.int64)
-            select_moves(found, np.ascontiguousarray(states[new]), np.zeros(new.size, dtype=np.uint64),
-                         self.kind, self.depth)
-            out[new] = found
-            if len(cache) + new.size > SEARCH_CACHE_LIMIT:
-                cache.clear()
-            for g, col in zip(new.tolist(), found.tolist()):
-                cache[positions[g]] = col
+        return _remembered(_SEARCHED.setdefault(self.depth, {}), states, self._search)
+
+    def _search(self, states):
+        out = np.empty(states.shape[0], dtype=np.int64)
+        select_moves(out, states, np.zeros(states.shape[0], dtype=np.uint64), self.kind, self.depth)
         return out
 
 
@@ -345,19 +357,15 @@ class PerfectPlayer(Player):
     def best_columns(self, states) -> np.ndarray:
         """`best_column` of every row of states int64[n, 4]; positions not met before are searched in
         parallel, one solver per Numba thread (`numbaplay.eval.solver.SolverPool`)."""
-        keys = list(zip(states[:, 0].tolist(), states[:, 1].tolist()))
-        new = list(dict.fromkeys(k for k in keys if k not in self._cache))
-        if new:
-            workers = min(numba.get_num_threads(), MAX_SOLVER_WORKERS)
-            if self._solver is None or self._solver.workers != workers:
-                from numbaplay.eval.solver import SolverPool
+        return _remembered(self._cache, states, self._solve)
 
-                self._solver = SolverPool(workers)
-            first = {k: g for g, k in reversed(list(enumerate(keys)))}
-            found = self._solver.best_columns([state_to_solver(states[first[k]]) for k in new])
-            for k, col in zip(new, found.tolist()):
-                self._cache[k] = col
-        return np.array([self._cache[k] for k in keys], dtype=np.int64)
+    def _solve(self, states):
+        workers = min(numba.get_num_threads(), MAX_SOLVER_WORKERS)
+        if self._solver is None or self._solver.workers != workers:
+            from numbaplay.eval.solver import SolverPool
+
+            self._solver = SolverPool(workers)
+        return self._solver.best_columns([state_to_solver(state) for state in states])
 
     def select(self, states, game_index, seed):
         states = np.ascontiguousarray(states, dtype=np.int64)

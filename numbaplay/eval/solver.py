@@ -433,6 +433,27 @@ def parse_position(moves: str) -> Position:
     return Position(moves, position, mask, len(moves), over)
 
 
+def _search_buffers(workers: int, tt_log2: int) -> tuple[np.ndarray, ...]:
+    """For each of `workers` searches: a transposition table (the largest prime < 2**tt_log2 slots, empty),
+    its stats (generation 1), and the frames and boards of its stack, each array with a leading worker
+    axis."""
+    if not 10 <= tt_log2 <= 30:
+        raise ConfigError(f"tt_log2 must be in 10..30 (a table of 8 * 2**tt_log2 bytes), got {tt_log2}")
+    stats = np.zeros((workers, _N_STATS), dtype=np.int64)
+    stats[:, _GENERATION] = 1
+    return (np.zeros((workers, _largest_prime_below(1 << tt_log2)), dtype=np.uint64), stats,
+            np.zeros((workers, CELLS + 1, _FRAME_SIZE), dtype=np.int64),
+            np.zeros((workers, CELLS + 1, _BOARD_SIZE), dtype=np.uint64))
+
+
+def _ongoing(moves: str | Position) -> Position:
+    """The position of `moves`; PositionError if its game is over (nothing to solve)."""
+    pos = moves if isinstance(moves, Position) else parse_position(moves)
+    if pos.game_over:
+        raise PositionError(f'position "{pos.moves}": the game is over, there is nothing to solve')
+    return pos
+
+
 class Solver:
     """A perfect Connect Four solver with its own transposition table (the largest prime < 2**tt_log2 slots).
 
@@ -441,13 +462,8 @@ class Solver:
     """
 
     def __init__(self, tt_log2: int = 23):
-        if not 10 <= tt_log2 <= 30:
-            raise ConfigError(f"tt_log2 must be in 10..30 (a table of 8 * 2**tt_log2 bytes), got {tt_log2}")
-        self.table = np.zeros(_largest_prime_below(1 << tt_log2), dtype=np.uint64)
-        self._stats = np.zeros(_N_STATS, dtype=np.int64)
-        self._stats[_GENERATION] = 1
-        self._frames = np.zeros((CELLS + 1, _FRAME_SIZE), dtype=np.int64)
-        self._boards = np.zeros((CELLS + 1, _BOARD_SIZE), dtype=np.uint64)
+        tables, stats, frames, boards = _search_buffers(1, tt_log2)
+        self.table, self._stats, self._frames, self._boards = tables[0], stats[0], frames[0], boards[0]
         self.nodes = 0
         """Positions searched by the last solve or analyze."""
 
@@ -459,19 +475,13 @@ class Solver:
             generation = 1
         self._stats[_GENERATION] = generation
 
-    def _position(self, moves: str | Position) -> Position:
-        pos = moves if isinstance(moves, Position) else parse_position(moves)
-        if pos.game_over:
-            raise PositionError(f'position "{pos.moves}": the game is over, there is nothing to solve')
-        return pos
-
     def _search(self, pos: Position, weak: bool) -> int:
         return int(_solve(self.table, self._stats, self._frames, self._boards, _U(pos.position),
                           _U(pos.mask), pos.n_moves, weak))
 
     def solve(self, moves: str | Position, weak: bool = False) -> int:
         """Score of the position for the side to move (weak: -1, 0 or 1 only, and faster)."""
-        pos = self._position(moves)
+        pos = _ongoing(moves)
         score = self._search(pos, weak)
         self.nodes = int(self._stats[_NODES])
         return score
@@ -480,7 +490,7 @@ class Solver:
         """The column (0-based) of the best exact score for the side to move, the first of equal scores
         in the order 3, 2, 4, 1, 5, 0, 6 (centre first): the perfect player's move. The same column as
         `analyze` would give, for a fraction of its search."""
-        pos = self._position(moves)
+        pos = _ongoing(moves)
         col = int(_best_column(self.table, self._stats, self._frames, self._boards, _U(pos.position),
                                _U(pos.mask), pos.n_moves))
         self.nodes = int(self._stats[_NODES])
@@ -491,7 +501,7 @@ class Solver:
 
         A move that wins on the spot scores that win; others score minus the reply's score.
         """
-        pos = self._position(moves)
+        pos = _ongoing(moves)
         scores: list[int | None] = []
         nodes = 0
         for col in range(WIDTH):
@@ -519,13 +529,7 @@ class SolverPool:
         if workers < 1:
             raise ConfigError(f"workers must be >= 1, got {workers}")
         tt_log2 = tt_log2 if tt_log2 is not None else (23 if workers <= 2 else 22)
-        if not 10 <= tt_log2 <= 30:
-            raise ConfigError(f"tt_log2 must be in 10..30 (a table of 8 * 2**tt_log2 bytes), got {tt_log2}")
-        self.tables = np.zeros((workers, _largest_prime_below(1 << tt_log2)), dtype=np.uint64)
-        self._stats = np.zeros((workers, _N_STATS), dtype=np.int64)
-        self._stats[:, _GENERATION] = 1
-        self._frames = np.zeros((workers, CELLS + 1, _FRAME_SIZE), dtype=np.int64)
-        self._boards = np.zeros((workers, CELLS + 1, _BOARD_SIZE), dtype=np.uint64)
+        self.tables, self._stats, self._frames, self._boards = _search_buffers(workers, tt_log2)
 
     @property
     def workers(self) -> int:
@@ -533,9 +537,7 @@ class SolverPool:
 
     def best_columns(self, positions: list[Position]) -> np.ndarray:
         """int64[n]: `Solver.best_column` of each position (none may be over), searched in parallel."""
-        for pos in positions:
-            if pos.game_over:
-                raise PositionError(f'position "{pos.moves}": the game is over, there is nothing to solve')
+        positions = [_ongoing(pos) for pos in positions]
         out = np.empty(len(positions), dtype=np.int64)
         if positions:
             # fewest stones first: the longest searches start first and the short ones fill in after
