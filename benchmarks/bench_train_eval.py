@@ -25,15 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from numbaplay.profile.machine import uptime  # noqa: E402
-
-
-def tree_at(rev: str, dest: Path) -> Path:
-    """`numbaplay/` as committed at rev, under dest (put dest first on PYTHONPATH to import it)."""
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "numbaplay"], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
+from scripts.ab_inprocess import tree_at  # noqa: E402
 
 
 def train(path: Path, cache: Path, out: Path, args) -> dict:

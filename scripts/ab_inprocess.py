@@ -34,14 +34,18 @@ def renamed_copy(src: Path, dest: Path, name: str) -> None:
         path.write_text(re.sub(r"\bnumbaplay(?=[.\s])", name, text))
 
 
-def package_at(rev: str, dest: Path, name: str) -> None:
-    """`numbaplay/` as committed at rev, as dest/name."""
-    tree = dest / f"{name}_src"
-    tree.mkdir()
+def tree_at(rev: str, dest: Path) -> Path:
+    """`numbaplay/` as committed at rev, extracted as dest/numbaplay; returns dest."""
+    dest.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "numbaplay"], check=True,
                              capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    renamed_copy(tree / "numbaplay", dest, name)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def package_at(rev: str, dest: Path, name: str) -> None:
+    """`numbaplay/` as committed at rev, as dest/name."""
+    renamed_copy(tree_at(rev, dest / f"{name}_src") / "numbaplay", dest, name)
 
 
 def main() -> int:

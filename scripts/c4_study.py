@@ -18,19 +18,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from seed_runs import new_study, train
+
 from numbaplay.eval.ladder import load_ladder
 from numbaplay.profile.machine import uptime
 from numbaplay.report.stats import t_interval
 
+TRAIN_FLAGS = ["--no-report"]
 STABLE = 5  # evaluations in the stable figure: the mean of the last five, never the best one
-
-
-def train(out: Path, seed: int, threads: int, preset: str, extra=()) -> float:
-    cmd = [sys.executable, "-m", "numbaplay", "train", "connect4", "--preset", preset, "--seed", str(seed),
-           "--threads", str(threads), "--no-report", "--out", str(out), *extra]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - t
 
 
 def placed(value: float, ladder: dict) -> str:
@@ -55,17 +50,12 @@ def main():
     ap.add_argument("--out", default="results/connect4_default")
     args = ap.parse_args()
     out = Path(args.out)
-    if out.exists():
-        sys.exit(f"{out} exists; move it away first (results are never overwritten)")
-    out.mkdir(parents=True)
-    warm = out / "warmup"
-    train(warm, 12345, args.threads, args.preset, ["--iterations", "2"])  # fills the JIT cache; not counted
-    shutil.rmtree(warm)
+    new_study(out, "connect4", args.threads, args.preset, TRAIN_FLAGS)
     ladder = load_ladder(None)
     rows = []
     for seed in args.seeds:
         run = out / f"seed{seed}"
-        process_s = train(run, seed, args.threads, args.preset)
+        process_s = train("connect4", run, seed, args.threads, args.preset, TRAIN_FLAGS)
         shutil.rmtree(run / "checkpoints", ignore_errors=True)
         s = json.loads((run / "summary.json").read_text())
         metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -10,22 +10,16 @@ Clopper-Pearson interval on the success count and Student-t intervals on the mea
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from seed_runs import new_study, train
 
 from numbaplay.eval.tictactoe_exact import provably_optimal
 from numbaplay.profile.machine import uptime
 from numbaplay.report.stats import clopper_pearson, median_with_count, t_interval
 
-
-def train(out: Path, seed: int, threads: int, preset: str, extra=()) -> float:
-    cmd = [sys.executable, "-m", "numbaplay", "train", "tictactoe", "--preset", preset, "--until-optimal",
-           "--seed", str(seed), "--threads", str(threads), "--out", str(out), *extra]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - t
+TRAIN_FLAGS = ["--until-optimal"]
 
 
 def main():
@@ -36,16 +30,11 @@ def main():
     ap.add_argument("--out", default="results/ttt_optimal")
     args = ap.parse_args()
     out = Path(args.out)
-    if out.exists():
-        sys.exit(f"{out} exists; move it away first (results are never overwritten)")
-    out.mkdir(parents=True)
-    warm = out / "warmup"
-    train(warm, 12345, args.threads, args.preset, ["--iterations", "2"])  # fills the JIT cache; not counted
-    shutil.rmtree(warm)
+    new_study(out, "tictactoe", args.threads, args.preset, TRAIN_FLAGS)
     rows = []
     for seed in args.seeds:
         run = out / f"seed{seed}"
-        process_s = train(run, seed, args.threads, args.preset)
+        process_s = train("tictactoe", run, seed, args.threads, args.preset, TRAIN_FLAGS)
         s = json.loads((run / "summary.json").read_text())
         ev = s["final_eval"]
         optimal = provably_optimal(ev)
