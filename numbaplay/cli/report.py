@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from numbaplay.cli.common import fail, guarded
+from numbaplay.cli.common import guarded
 
 
 def default_out(run_dirs: tuple[Path, ...]) -> Path:
@@ -29,9 +29,9 @@ def default_out(run_dirs: tuple[Path, ...]) -> Path:
 def report(run_dirs, out, force, dpi):
     """Write a PDF report: one RUN_DIR gives a training report (a sweep folder: a sweep report), several
     (seeds of one config) a study."""
-    out = out or default_out(run_dirs)
-    if out.exists() and not force:
-        fail(f"{out} exists; pass --force to overwrite it")
+    from numbaplay.fileio import check_output_file
+
+    out = check_output_file(out or default_out(run_dirs), force)
     from numbaplay.report.sweep import is_sweep
 
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):
