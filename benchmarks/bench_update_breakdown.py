@@ -37,7 +37,7 @@ from numbaplay.nn.blas import gemm_nn, gemm_nt, gemm_tn
 from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.params import MLP
 from numbaplay.nn.policy import head_stats, ppo_head_rows
-from numbaplay.nn.rows import MAX_SHARDS, copy_row, shard_cuts
+from numbaplay.nn.rows import copy_row, shard_cuts
 from numbaplay.nn.sync import aligned_zeros
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
@@ -70,6 +70,7 @@ def read_cycles():
 SHARD_PARTS = ("in_layer", "layernorm", "gemm_xWt", "gelu", "out_heads", "head_loss", "bwd_heads",
                "gelu_grad", "gemm_dAtu", "gemm_dAW", "layernorm_bwd", "bwd_in_layer", "shard_total")
 STEP_PARTS = ("gather", "shards", "combine_norm", "adam")
+MAX_SHARDS = 2  # the default `update_shards`, the design this breakdown times
 STEP_ROW = MAX_SHARDS
 (IN, LN, XW, GELU, OUT, LOSS, BHEADS, GGRAD, DATU, DAW, LNB, BIN, TOTAL) = range(len(SHARD_PARTS))
 
@@ -196,7 +197,7 @@ def epochs_timed(tm, params, m, v, t, grads, stats, obs, mask, action, logp, adv
             lo = bounds[b]
             rows = bounds[b + 1] - lo
             gather(bx, bmask, baction, blogp, badv, bret, perm[lo:lo + rows], obs, mask, action, logp, adv, ret)
-            cuts = shard_cuts(rows)
+            cuts = shard_cuts(rows, MAX_SHARDS)
             c1 = cycles()
             _shards_timed(tm, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits,
                           vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, rows, clip_eps, vf_coef, ent_coef)
@@ -293,6 +294,8 @@ def main():
     ap.add_argument("--out", default=None, help="Output JSON (default results/bench/update_breakdown_<preset>.json).")
     args = ap.parse_args()
     cfg = preset(args.preset)
+    if cfg.update_shards != MAX_SHARDS:
+        raise SystemExit(f"this breakdown times update_shards = {MAX_SHARDS}; {args.preset} has {cfg.update_shards}")
     numba.set_num_threads(args.threads)
     load_start = uptime()
     with blas_limits(1):
@@ -328,7 +331,7 @@ def main():
         restore()
         hz = float(np.median([h for _, h in rounds]))
         hid = int(tr.spec_arr[2])
-        shard_rows = int(shard_cuts(min(cfg.batch_size, n))[1])
+        shard_rows = int(shard_cuts(min(cfg.batch_size, n), MAX_SHARDS)[1])
         loop = alone(shard_rows, hid, args.reps, hz)
         blas_effective = blas_threads_in_effect()
     steps = int(stats.shape[0])

@@ -39,7 +39,7 @@ from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, new_sync, pair_role, sync_point
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.ppo.update import UNIT_STRIDE, gather, shard_steps, unit_gradient, unit_halves, unit_norm
+from numbaplay.ppo.update import UNIT_STRIDE, gather, shard_limit, shard_steps, unit_gradient, unit_halves, unit_norm
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
@@ -95,9 +95,15 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="Timed runs of each measurement per thread count.")
     ap.add_argument("--steps", type=int, default=100, help="Minibatch steps per timed run of the step loops.")
     add_thread_options(ap)
+    ap.add_argument("--shards", type=int, default=None, help="Override update_shards (the preset's by default).")
+    ap.add_argument("--counts", default=None,
+                    help="Thread counts to time, comma-separated (default 1..--max-threads; 1 is always timed).")
     ap.add_argument("--out", default=None, help="Output JSON (default results/bench/update_scaling_<preset>.json).")
     args = ap.parse_args()
     cfg = preset(args.preset)
+    if args.shards:
+        cfg = cfg.replace(update_shards=args.shards)
+    counts = sorted({1, *(int(c) for c in args.counts.split(","))}) if args.counts else range(1, args.max_threads + 1)
     load_start = uptime()
     rows = {}
     with blas_limits(args.blas_threads):
@@ -108,7 +114,7 @@ def main():
         b = min(cfg.batch_size, n)
         gather(tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret, np.arange(b), tr.obs, tr.mask,
                tr.action, tr.logp, tr.adv_norm, tr.ret)
-        cuts = shard_cuts(b)
+        cuts = shard_cuts(b, shard_limit(tr.spec_arr, cfg.batch_size, cfg.update_shards))
         sums = np.zeros((tr.grads.shape[0], 5), np.float64)
         ws = tr.ws_upd
         m, v = tr.m.copy(), tr.v.copy()
@@ -133,7 +139,7 @@ def main():
                 _unit_pair(new_sync(), *args)
 
         reference = None
-        for threads in range(1, args.max_threads + 1):
+        for threads in counts:
             numba.set_num_threads(threads)
             restore()
             tr.update(n)  # warm-up (and JIT) at this thread count
@@ -171,14 +177,18 @@ def main():
         "shards": int(cuts.shape[0] - 1),
         "step_design": "unit halves" if unit_halves(tr.spec_arr, cfg.batch_size) else "row shards",
         "command": f"python benchmarks/bench_update_scaling.py --preset {args.preset} --repeats {args.repeats} "
-                   f"--steps {args.steps} --max-threads {args.max_threads} --blas-threads {args.blas_threads}",
+                   f"--steps {args.steps} --max-threads {args.max_threads} --blas-threads {args.blas_threads}"
+                   + (f" --shards {args.shards}" if args.shards else "")
+                   + (f" --counts {args.counts}" if args.counts else ""),
+        "update_shards": cfg.update_shards,
         "threads": rows, "transitions": int(n), "blas_threads": args.blas_threads,
         "blas_threads_in_effect": blas_effective, "machine": machine_info(),
         "env": threading_env(),
         "uptime_start": load_start, "uptime_end": uptime(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     out["steps_per_iteration_fused"] = int(cfg.epochs * -(-n // cfg.batch_size))
-    path = Path(args.out or f"results/bench/update_scaling_{args.preset}.json")
+    suffix = f"_shards{args.shards}" if args.shards else ""
+    path = Path(args.out or f"results/bench/update_scaling_{args.preset}{suffix}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     for t, r in rows.items():

@@ -37,6 +37,11 @@ class TrainConfig:
     """Target minibatch size; the buffer is cut into ceil(N / batch_size) nearly equal batches."""
     epochs: int = 4
     """Passes over the iteration's transitions."""
+    update_shards: int = 2
+    """Most row shards per update minibatch (each at least 24 rows): the update's parallel work units, each
+    with its own gradient buffer. Fixed here, never by the thread count, so results do not depend on the
+    threads; more shards let more cores share the update at some cost per step (2 suits 2 cores). The
+    unit-half step of small mlps (docs/ALGORITHM.md) always runs two."""
     lr: float = 3e-3
     """Adam learning rate (the peak, for cosine)."""
     lr_min: float = 0.0
@@ -93,7 +98,7 @@ MAX_SEED = 2**63 - 1
 
 _INT_RANGES = {
     "hidden": (1, 4096), "depth": (1, 64), "iterations": (1, MAX_ITERATIONS), "games_per_iter": (2, 10**6),
-    "batch_size": (1, 10**7), "epochs": (1, 1000), "pool_size": (2, 10**4),
+    "batch_size": (1, 10**7), "epochs": (1, 1000), "update_shards": (1, 64), "pool_size": (2, 10**4),
     "snapshot_interval": (1, 10**7), "random_opening_plies": (0, 40), "seed": (0, MAX_SEED), "eval_every": (0, 10**7),
 }
 _FLOAT_RANGES = {

@@ -75,8 +75,9 @@ def main() -> None:
     upd = load("call1_update_scaling_c4-seed_16cores.json")
     print("## Connect Four update (`c4-seed`)\n")
     print(f"Command: `{upd['command']}`. The update cuts a minibatch into at most {upd['shards']} row shards "
-          "whatever the thread count (`numbaplay.nn.rows.MAX_SHARDS`), so that its result does not depend "
-          "on the threads (SPEC section 5). Beyond 2 threads only the gradient sum, norm and Adam, which run "
+          "whatever the thread count (the configuration's `update_shards`, 2 here), so that its result does "
+          "not depend on the threads (SPEC section 5); `results/update_shards.md` measures more shards. "
+          "Beyond 2 threads only the gradient sum, norm and Adam, which run "
           "over parameter chunks, can gain; the matrix products run single-threaded inside each shard. This "
           "benchmark times each thread count's repeats in one block (it does not alternate them), so a "
           "row can be off where the shared machine's speed changed during its block.\n")

@@ -308,7 +308,8 @@ def test_grad_norm_order_matches_twin_exactly(size):
 @pytest.mark.parametrize("arch,obs_size,n_act", SPECS)
 # one piece and shard; one piece, two shards (63: an even cut of a batch_size of 64); two pieces, two shards
 @pytest.mark.parametrize("n", [1, 63, 64, 130])
-def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
+@pytest.mark.parametrize("shards", [2, 5])  # the default `update_shards`; more (130 rows: five of 26)
+def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n, shards):
     from numbaplay.nn.rows import inference_cuts, shard_cuts
     rng = np.random.default_rng(11)
     spec = NetSpec(arch, obs_size, 16, 3, n_act)
@@ -325,15 +326,15 @@ def test_pieces_and_shards_match_twin(arch, obs_size, n_act, n):
                    inference_cuts(n))
     assert_tensor_close(logits, ref_logits, "logits")
     assert_tensor_close(np.tanh(vpre), ref_v, "value")
-    cuts = shard_cuts(n)
-    assert cuts.shape[0] - 1 == (2 if n >= 48 else 1)
+    cuts = shard_cuts(n, shards)
+    assert cuts.shape[0] - 1 == min(max(n // 24, 1), shards)
     forward_pieces(params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts)
     dlogits = np.zeros((n, n_act), np.float32)
     dvpre = np.zeros(n, np.float32)
     head = np.zeros(6)
     ppo_head_grads(dlogits, dvpre, head, logits, vpre, b["mask"], b["action"], b["logp_old"], b["adv"],
                    b["ret"], n, 0.2, 0.5, 0.01)
-    grads = np.zeros((2, params.shape[0]), np.float32)
+    grads = np.zeros((shards, params.shape[0]), np.float32)
     backward_shards(grads, params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, dlogits, dvpre,
                     ws.dh, ws.dt, cuts)
     combine_grad_norm(grads, cuts.shape[0] - 1)
@@ -350,7 +351,7 @@ def test_every_minibatch_of_an_even_cut_runs_as_two_shards(batch_size):
     from numbaplay.ppo.update import minibatch_bounds
     for n in range(10 * batch_size, 12 * batch_size):
         for rows in np.diff(minibatch_bounds(n, batch_size)):
-            assert shard_cuts(rows).shape[0] - 1 == 2, (n, rows)
+            assert shard_cuts(rows, 2).shape[0] - 1 == 2, (n, rows)
 
 
 @njit
@@ -393,7 +394,7 @@ def test_mlp_unit_step_matches_twin(obs_size, n_act, hidden, n):
     ws = Workspace(arr, n)
     logits = np.zeros((n, n_act), np.float32)
     vpre = np.zeros(n, np.float32)
-    cuts = shard_cuts(n)
+    cuts = shard_cuts(n, 2)
     forward_pieces(params, arr, offs, b["obs"], ws.hs, ws.us, ws.pre, ws.xh, ws.rs, logits, vpre, cuts, True)
     dlogits = np.zeros((n, n_act), np.float32)
     dvpre = np.zeros(n, np.float32)

@@ -138,6 +138,6 @@ def test_profile_says_how_many_steps_ran_on_one_thread():
 
     note = _one_shard_note({"update_one_shard_steps_per_iter": 3.0})
     assert "3 of them on one thread" in note and "under 48 rows" in note
-    assert shard_cuts(47).shape[0] == 2 and shard_cuts(48).shape[0] == 3  # the 48 the note names
+    assert shard_cuts(47, 2).shape[0] == 2 and shard_cuts(48, 2).shape[0] == 3  # the 48 the note names
     assert _one_shard_note({"update_one_shard_steps_per_iter": 0.0}) == ""
     assert _one_shard_note({}) == ""  # a record written before the field existed

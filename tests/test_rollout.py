@@ -60,6 +60,49 @@ def test_rollout_and_update_identical_for_1_and_2_threads(game, arch, hidden, ba
     assert_same_for_1_and_2_threads(game, arch, hidden=hidden, batch_size=batch_size)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.parametrize("game,arch,update_shards", [("connect4", "resmlp", 1), ("connect4", "resmlp", 5),
+                                                     ("tictactoe", "mlp", 4)])
+def test_update_with_other_shard_counts_identical_for_1_and_2_threads(game, arch, update_shards):
+    """`update_shards` other than the default: one shard (no parallel region), and more shards than
+    threads (each of 2 threads takes several; 128-row minibatches give 5 shards of 25 or 26 rows)."""
+    assert_same_for_1_and_2_threads(game, arch, update_shards=update_shards)
+
+
+def _one_update(cfg):
+    tr = Trainer(cfg)
+    n = tr.rollout()
+    tr.advantages(n)
+    stats = tr.update(n)
+    return tr.params.copy(), stats
+
+
+def test_update_shards_change_only_the_summation_order():
+    """The same update with 2 and 5 shards: the gradient is the same sum cut differently, so the
+    parameters after one iteration agree within the BLAS tolerance, and the per-minibatch rows and
+    statistics agree too (float64 sums in another order)."""
+    from test_kernels import assert_tensor_close
+    cfg = small_cfg("connect4", 64, arch="resmlp")
+    p2, s2 = _one_update(cfg)
+    p5, s5 = _one_update(cfg.replace(update_shards=5))
+    assert not np.array_equal(p2, p5)  # a different cut: the bits move
+    assert_tensor_close(p5, p2, "params")
+    np.testing.assert_array_equal(s2[:, 7], s5[:, 7])  # rows per minibatch
+    np.testing.assert_allclose(s5[:, :7], s2[:, :7], rtol=1e-4, atol=1e-6)
+
+
+def test_unit_half_step_ignores_update_shards():
+    """The unit-half step (a small mlp) always cuts two shards: `update_shards` does not change a bit."""
+    from numbaplay.ppo.trainer import net_spec
+    from numbaplay.ppo.update import unit_halves
+    cfg = small_cfg("tictactoe", 64, arch="mlp").replace(hidden=32, batch_size=48)
+    assert unit_halves(net_spec(cfg).array(), cfg.batch_size)
+    p2, s2 = _one_update(cfg)
+    p7, s7 = _one_update(cfg.replace(update_shards=7))
+    np.testing.assert_array_equal(p2, p7)
+    np.testing.assert_array_equal(s2, s7)
+
+
 @pytest.mark.parametrize("game", ["tictactoe", "connect4"])
 def test_rollout_identical_for_any_job_count(game):
     """The jobs a step's inference and moves split into (the thread count by default) only share the work:

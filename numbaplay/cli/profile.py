@@ -83,9 +83,9 @@ def _one_shard_note(result: dict) -> str:
     k = result.get("update_one_shard_steps_per_iter")
     if not k:
         return ""
-    from numbaplay.nn.rows import MAX_SHARDS, SHARD_MIN_ROWS
+    from numbaplay.nn.rows import SHARD_MIN_ROWS
 
-    return (f" ({k:.0f} of them on one thread: minibatches under {MAX_SHARDS * SHARD_MIN_ROWS} rows are not "
+    return (f" ({k:.0f} of them on one thread: minibatches under {2 * SHARD_MIN_ROWS} rows are not "
             "split)")
 
 

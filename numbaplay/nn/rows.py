@@ -10,11 +10,11 @@ from numba import njit
 # balance threads better, but BLAS spends more of each call packing the weights (128 measured faster than 64
 # and 96 on ttt-seed and c4-seed rollouts).
 INFER_ROWS = 128
-# The update splits a minibatch into at most this many shards, each with its own gradient buffer, and
-# only when every shard gets at least SHARD_MIN_ROWS rows. Shards cost a pass over P per extra shard.
-# 24, not 32: minibatches are cut evenly, so a batch_size of 64 gives batches of 63 rows as well as 64,
-# and with 32 those ran as one shard on one thread (ttt-seed: up to 20 of 31 steps an epoch).
-MAX_SHARDS = 2
+# The update splits a minibatch into at most `update_shards` shards (a configuration key, 2 by default),
+# each with its own gradient buffer, and only when every shard gets at least SHARD_MIN_ROWS rows. Shards
+# cost a pass over P per extra shard. 24, not 32: minibatches are cut evenly, so a batch_size of 64 gives
+# batches of 63 rows as well as 64, and with 32 those ran as one shard on one thread (ttt-seed: up to 20 of
+# 31 steps an epoch).
 SHARD_MIN_ROWS = 24
 # The gradient norm and Adam run over the flat parameter vector in chunks of this many entries.
 PARAM_CHUNK = 4096
@@ -93,10 +93,10 @@ def job_cuts(lo, hi, n_jobs):
 
 
 @njit(cache=True)
-def shard_cuts(n):
-    """Shards of an update minibatch of n rows: min(MAX_SHARDS, n // SHARD_MIN_ROWS), at least one."""
+def shard_cuts(n, shards):
+    """Shards of an update minibatch of n rows: min(shards, n // SHARD_MIN_ROWS), at least one."""
     k = n // SHARD_MIN_ROWS
-    return even_cuts(n, min(max(k, 1), MAX_SHARDS))
+    return even_cuts(n, min(max(k, 1), shards))
 
 
 @njit(cache=True)

@@ -19,7 +19,6 @@ from numbaplay.games import get_game
 from numbaplay.nn.blas import single_threaded_kernel_blas
 from numbaplay.nn.net import Workspace
 from numbaplay.nn.params import NetSpec, init_params, n_params, offsets
-from numbaplay.nn.rows import MAX_SHARDS
 from numbaplay.nn.sync import aligned_zeros
 from numbaplay.ppo.gae import gae, normalize
 from numbaplay.ppo.rollout import pack_transitions, rollout_kernel
@@ -109,7 +108,8 @@ class Trainer:
         self.bvpre = np.zeros(rows, np.float32)
         self.dlogits = np.zeros((rows, g.n_actions), np.float32)
         self.dvpre = np.zeros(rows, np.float32)
-        self.grads = aligned_zeros((MAX_SHARDS, self.params.shape[0]))  # resmlp: one per shard
+        # Row shards: one gradient per shard (`update_shards`); the unit-half step uses grads[0] alone.
+        self.grads = aligned_zeros((cfg.update_shards, self.params.shape[0]))
         self.grad = self.grads[0]  # the last step's whole-minibatch gradient
 
     # -- phases -------------------------------------------------------------------------------------

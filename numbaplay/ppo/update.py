@@ -1,7 +1,8 @@
 """The PPO update of one iteration: epochs of shuffled minibatches (SPEC section 6).
 
-Each minibatch step cuts the minibatch into at most two row shards (`numbaplay.nn.rows.shard_cuts`, fixed
-by its row count) and runs on the Numba threads; every piece runs with subnormals flushed to zero
+Each minibatch step cuts the minibatch into row shards (`numbaplay.nn.rows.shard_cuts`, fixed by its row
+count and the configuration's `update_shards`, two by default; the unit-half step always two) and runs on
+the Numba threads; every piece runs with subnormals flushed to zero
 (`numbaplay.nn.fpenv`). `ppo_epochs` (row shards) and `ppo_epochs_mlp` (unit halves) run all steps in one
 compiled call (`epochs_kernel` picks one by `unit_halves`); `numbaplay.profile.phases` times the pieces
 apart. Two step designs:
@@ -35,7 +36,7 @@ from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_at, backward_inputs_at, forward_at, unit_pieces, weight_grads_units
 from numbaplay.nn.params import NetSpec, n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
-from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, copy_row, even_cuts, shard_cuts
+from numbaplay.nn.rows import UNIT_PARTS, copy_row, even_cuts, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, SYNC_SIZE, pair_role, sync_point
 from numbaplay.omp import launch_threads
 from numbaplay.rng import SHUFFLE, permutation, stream_key
@@ -172,7 +173,7 @@ def unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, log
     """mlp: all epochs of one iteration's update as this thread's share (module docstring); returns the Adam
     step count after it. role 0 or 1: shard and unit part `role` of every phase, in step with the other
     thread through `sync`; SOLO: both, one after the other (same values); IDLE: nothing.
-    us: float32[L, rows, H], the layers' pre-activation gradients; sums: float64[MAX_SHARDS, 5];
+    us: float32[L, rows, H], the layers' pre-activation gradients; sums: float64[UNIT_PARTS, 5];
     partial: float64[UNIT_PARTS * UNIT_STRIDE]; other arguments as `ppo_epochs`. Role 0 and SOLO write stats.
     """
     if role == IDLE:
@@ -191,7 +192,7 @@ def unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, log
         for b in range(k):
             lo = bounds[b]
             rows = bounds[b + 1] - lo
-            cuts = shard_cuts(rows)
+            cuts = shard_cuts(rows, UNIT_PARTS)
             phase = unit_gradient(role, sync, phase, cuts, lo, perm, grad, partial, params, spec, offs, obs, mask,
                                   action, logp, adv, ret, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                                   dlogits, dvpre, hs, us, pre, xh, rs, sums, clip_eps, vf_coef, ent_coef)
@@ -264,7 +265,7 @@ def ppo_epochs_mlp(params, m, v, t, grads, stats, obs, mask, action, logp, adv, 
                    hs, us, pre, xh, rs, dh, dt, threads):
     """`ppo_epochs` for an mlp where `unit_halves`: `unit_epochs`, on two threads in one region when
     threads >= 2, with `us` as its per-layer gradient buffer (dh and dt unused)."""
-    sums = np.zeros((MAX_SHARDS, 5), dtype=np.float64)
+    sums = np.zeros((UNIT_PARTS, 5), dtype=np.float64)
     partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, dtype=np.float64)
     sync = np.zeros(SYNC_SIZE, dtype=np.int64)
     if threads < 2:
@@ -298,6 +299,12 @@ def unit_halves(spec, batch_size) -> bool:
     return batch_size * net.hidden * net.depth <= UNIT_ACTIVATION_RATIO * n_params(net)
 
 
+def shard_limit(spec, batch_size, update_shards) -> int:
+    """The most row shards a minibatch step takes: UNIT_PARTS (two) in the unit-half step, else the
+    configuration's `update_shards`."""
+    return UNIT_PARTS if unit_halves(spec, batch_size) else update_shards
+
+
 def epochs_kernel(spec, batch_size):
     """The compiled update for a configuration: `ppo_epochs_mlp` where `unit_halves`, else `ppo_epochs`
     (same arguments). Two kernels, so that a run compiles only its own (the cold start, issue 5)."""
@@ -312,10 +319,11 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
     """All epochs of one iteration's update with row shards (resmlp, and mlp where not `unit_halves`);
     returns the Adam step count after it.
 
-    params, m, v: float32[P] (updated); grads: float32[MAX_SHARDS, P] scratch, grads[0] ends as the last
-    step's gradient; t: Adam steps so far; out stats: float64[k_total, 8]
-    per minibatch (STAT_NAMES); buffer: obs float32[N, obs], mask uint8[N, A], action int64[N],
-    logp, adv (normalised), ret float32[N]; n = N; minibatch buffers sized for ceil(N / k) rows.
+    params, m, v: float32[P] (updated); grads: float32[S, P] scratch, S the configuration's `update_shards`
+    (the most shards a minibatch takes), grads[0] ends as the last step's gradient; t: Adam steps so far;
+    out stats: float64[k_total, 8] per minibatch (STAT_NAMES); buffer: obs float32[N, obs], mask
+    uint8[N, A], action int64[N], logp, adv (normalised), ret float32[N]; n = N; minibatch buffers sized
+    for ceil(N / k) rows.
     threads: the Numba threads the call may use (`numba.get_num_threads()`, passed in: read inside a
     kernel it would stop Numba caching it); the row-shard regions take them from Numba themselves.
     """
@@ -323,7 +331,7 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
     bounds = minibatch_bounds(n, batch_size)
     k = bounds.shape[0] - 1
     head = np.empty(6, dtype=np.float64)
-    sums = np.empty((MAX_SHARDS, 5), dtype=np.float64)
+    sums = np.empty((grads.shape[0], 5), dtype=np.float64)
     row = 0
     for e in range(epochs):
         permutation(perm, stream_key(seed, SHUFFLE, iteration, e))
@@ -332,7 +340,7 @@ def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret,
             rows = bounds[b + 1] - lo
             gather(bx, bmask, baction, blogp, badv, bret, perm[lo:lo + rows], obs, mask, action, logp,
                    adv, ret)
-            cuts = shard_cuts(rows)
+            cuts = shard_cuts(rows, grads.shape[0])
             shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits,
                         vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, clip_eps, vf_coef, ent_coef)
             head_stats(head, sums, cuts.shape[0] - 1, rows, vf_coef, ent_coef)

@@ -40,7 +40,7 @@ from numbaplay.nn.fpenv import flush_enter, flush_exit
 from numbaplay.nn.net import backward_shards, forward_pieces
 from numbaplay.nn.params import n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
-from numbaplay.nn.rows import MAX_SHARDS, UNIT_PARTS, shard_cuts
+from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
 from numbaplay.ppo.rollout import (
     _gather,
     choose_opponents,
@@ -60,6 +60,7 @@ from numbaplay.ppo.update import (
     minibatch_bounds,
     ppo_epochs,
     ppo_epochs_mlp,
+    shard_limit,
     unit_adam_parts,
     unit_backward_shards,
     unit_grads_parts,
@@ -186,11 +187,12 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
     stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
     perm = np.empty(n, np.int64)
     head = np.empty(6, np.float64)
-    sums = np.empty((MAX_SHARDS, 5), np.float64)
+    sums = np.empty((max(c.update_shards, UNIT_PARTS), 5), np.float64)
     batch = (tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret)
     cache = (ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
     spec, offs = tr.spec_arr, tr.offs
     units = unit_halves(spec, c.batch_size)
+    shards = shard_limit(spec, c.batch_size, c.update_shards)
     partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, np.float64)
     t = tr.t
     row = 0
@@ -202,7 +204,7 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
             rows = bounds[b + 1] - lo
             gather(*batch, perm[lo:lo + rows], tr.obs, tr.mask, tr.action, tr.logp, tr.adv_norm, tr.ret)
             clock.lap("update/other")
-            cuts = shard_cuts(rows)
+            cuts = shard_cuts(rows, shards)
             n_shards = cuts.shape[0] - 1
             forward_pieces(tr.params, spec, offs, tr.bx, *cache, tr.blogits, tr.bvpre, cuts, True)
             clock.lap("update/forward")
@@ -318,9 +320,10 @@ def _iteration(tr: Trainer, evaluate: bool) -> dict:
         evaluate_agent(Agent(tr.cfg.game, tr.spec, tr.params, tr.iteration), quick=True, seed=tr.cfg.seed)
         clock.lap(EVALUATION)
     tr.iteration += 1
+    shards = shard_limit(tr.spec_arr, tr.cfg.batch_size, tr.cfg.update_shards)
     rec.update(wall=dict(clock.wall), cpu=dict(clock.cpu), transitions=n, rows=counts.rows,
                calls=counts.calls, nets=counts.nets, steps=int(stats.shape[0]),
-               one_shard_steps=sum(shard_cuts(int(r)).shape[0] == 2 for r in stats[:, 7]),
+               one_shard_steps=sum(shard_cuts(int(r), shards).shape[0] == 2 for r in stats[:, 7]),
                update_rows=int(stats[:, 7].sum()), identical=bool(same),
                total=time.perf_counter() - start)
     return rec
