@@ -126,8 +126,11 @@ def test_bad_config_files(tmp_path):
     bad_type.write_text('{"hidden": "wide"}')
     broken = tmp_path / "b.toml"
     broken.write_text("hidden = = 3")
+    no_shards = tmp_path / "s.toml"
+    no_shards.write_text("update_shards = 0\n")
     for path, needle in [(bad_key, "unknown config key 'learning_rate'"), (bad_value, "clip_eps"),
-                         (bad_type, "hidden"), (broken, "not valid")]:
+                         (bad_type, "hidden"), (broken, "not valid"),
+                         (no_shards, "config key 'update_shards' must be in [1, 64], got 0")]:
         res = CliRunner().invoke(main, ["train", "tictactoe", "--config", str(path), "--out",
                                         str(tmp_path / "o")])
         assert needle in _one_line_exit_2(res)
