@@ -8,14 +8,14 @@ PRESETS: dict[str, dict] = {
     # The default for Tic-Tac-Toe: tuned for reaching provably optimal play fast and reliably.
     "tictactoe": dict(
         game="tictactoe", arch="mlp", hidden=128, depth=3, iterations=600, games_per_iter=2048,
-        batch_size=1024, epochs=4, lr=2e-3, lr_min=5e-4, lr_schedule="cosine", gamma=1.0,
+        batch_size=1024, epochs=4, update_shards=2, lr=2e-3, lr_min=5e-4, lr_schedule="cosine", gamma=1.0,
         gae_lambda=1.0, clip_eps=0.2, vf_coef=0.5, ent_coef=0.01, ent_coef_min=0.0,
         ent_schedule="cosine", max_grad_norm=0.5, opp_temperature=1.5, draw_reward=0.5,
         random_opening_plies=4, pool_size=10, snapshot_interval=5, seed=0, eval_every=2),
     # The reference study's tuned Tic-Tac-Toe setting, kept for speed comparisons.
     "ttt-seed": dict(
         game="tictactoe", arch="mlp", hidden=256, depth=4, iterations=500, games_per_iter=512,
-        batch_size=64, epochs=4, lr=3e-3, lr_min=0.0, lr_schedule="constant", gamma=0.99,
+        batch_size=64, epochs=4, update_shards=2, lr=3e-3, lr_min=0.0, lr_schedule="constant", gamma=0.99,
         gae_lambda=0.95, clip_eps=0.1, vf_coef=0.5, ent_coef=0.05, ent_coef_min=0.0,
         ent_schedule="constant", max_grad_norm=0.5, opp_temperature=1.0, draw_reward=0.5,
         random_opening_plies=0, pool_size=20,
@@ -25,7 +25,7 @@ PRESETS: dict[str, dict] = {
     # (results/connect4_preset_comparison.json, scripts/c4_study.py).
     "connect4": dict(
         game="connect4", arch="resmlp", hidden=128, depth=4, iterations=300, games_per_iter=1024,
-        batch_size=256, epochs=4, lr=1e-3, lr_min=1e-4, lr_schedule="cosine", gamma=0.99,
+        batch_size=256, epochs=4, update_shards=2, lr=1e-3, lr_min=1e-4, lr_schedule="cosine", gamma=0.99,
         gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5, ent_coef=0.005, ent_coef_min=0.0,
         ent_schedule="cosine", max_grad_norm=0.5, opp_temperature=1.0, draw_reward=0.0,
         random_opening_plies=4, pool_size=20,
@@ -33,7 +33,7 @@ PRESETS: dict[str, dict] = {
     # The reference study's best Connect Four setting.
     "c4-seed": dict(
         game="connect4", arch="resmlp", hidden=256, depth=6, iterations=1000, games_per_iter=2048,
-        batch_size=256, epochs=4, lr=3e-4, lr_min=0.0, lr_schedule="constant", gamma=0.99,
+        batch_size=256, epochs=4, update_shards=2, lr=3e-4, lr_min=0.0, lr_schedule="constant", gamma=0.99,
         gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5, ent_coef=0.001, ent_coef_min=0.0,
         ent_schedule="constant", max_grad_norm=0.5, opp_temperature=1.5, draw_reward=0.0,
         random_opening_plies=0, pool_size=50,

@@ -253,6 +253,10 @@ def test_training_sentences_from_a_run(tmp_path):
     unnamed = {k: v for k, v in run.config.items() if k != "preset"}
     assert preset_name(unnamed) == "custom"  # iterations and eval_every differ from the preset
     assert preset_name(dict(PRESETS["ttt-seed"], seed=3)) == "ttt-seed"
+    # A config written before a key existed (no update_shards) still names its preset; another value not.
+    older = {k: v for k, v in PRESETS["c4-seed"].items() if k != "update_shards"}
+    assert preset_name(older) == "c4-seed"
+    assert preset_name(dict(PRESETS["c4-seed"], update_shards=8)) == "custom"
 
 
 def test_sampled_threshold_matches_the_evaluator_default():

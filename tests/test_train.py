@@ -30,3 +30,14 @@ def test_default_preset_reaches_optimal_play(tmp_path):
     assert provably_optimal({k[5:]: v for k, v in lines[-1].items() if k.startswith("eval/")})
     ck = checkpoint.load(tmp_path / "run" / "checkpoints" / "final.npz")
     np.testing.assert_array_equal(ck["params"], agent.params)
+
+
+def test_every_preset_lists_every_config_key():
+    """The README says so: a preset is a whole configuration, not a set of overrides."""
+    from dataclasses import fields
+
+    from numbaplay.config import TrainConfig
+    from numbaplay.presets import PRESETS
+    keys = {f.name for f in fields(TrainConfig)}
+    for name, values in PRESETS.items():
+        assert set(values) == keys, (name, keys ^ set(values))

@@ -234,16 +234,23 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def preset_name(config: dict) -> str:
-    """config['preset'] when recorded; else the preset equal to the config apart from its seed; else
-    'custom'."""
+    """config['preset'] when recorded; else the preset equal to the config apart from its seed, keys a
+    config lacks (one written before the key existed) taking their defaults; else 'custom'."""
     name = config.get("preset")
     if isinstance(name, str) and name:
         return name
+    from dataclasses import fields
+
+    from numbaplay.config import TrainConfig
     from numbaplay.presets import PRESETS
 
-    body = {k: v for k, v in config.items() if k not in ("seed", "preset")}
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+
+    def body(values: dict) -> dict:
+        return {k: v for k, v in {**defaults, **values}.items() if k not in ("seed", "preset")}
+
     for candidate, values in PRESETS.items():
-        if {k: v for k, v in values.items() if k != "seed"} == body:
+        if body(values) == body(config):
             return candidate
     return "custom"
 
