@@ -17,16 +17,18 @@ ROLLOUT_OUT = ("obs", "mask", "action", "logp", "value", "reward", "done", "move
                "result", "slot_count", "slot_obs", "slot_logp")
 
 
-def small_cfg(game, arch, opening):
-    return preset(game).replace(arch=arch, hidden=16, depth=3, games_per_iter=24, batch_size=32, epochs=2,
-                                pool_size=4, snapshot_interval=1, opp_temperature=0.7,
-                                random_opening_plies=opening)
+def small_cfg(game, arch, opening, **kw):
+    small = dict(arch=arch, hidden=16, depth=3, games_per_iter=24, batch_size=32, epochs=2, pool_size=4,
+                 snapshot_interval=1, opp_temperature=0.7, random_opening_plies=opening)
+    return preset(game).replace(**{**small, **kw})
 
 
-@pytest.mark.parametrize("game,arch,opening", [("tictactoe", "mlp", 0), ("tictactoe", "resmlp", 3),
-                                               ("connect4", "resmlp", 0), ("connect4", "mlp", 6)])
-def test_profiled_loops_equal_fused_kernels(game, arch, opening):
-    cfg = small_cfg(game, arch, opening)
+# The last case: minibatches of about 96 rows in 3 shards (update_shards), not the default 2.
+@pytest.mark.parametrize("game,arch,opening,extra", [("tictactoe", "mlp", 0, {}), ("tictactoe", "resmlp", 3, {}),
+                                                     ("connect4", "resmlp", 0, {}), ("connect4", "mlp", 6, {}),
+                                                     ("connect4", "resmlp", 0, {"batch_size": 96, "update_shards": 3})])
+def test_profiled_loops_equal_fused_kernels(game, arch, opening, extra):
+    cfg = small_cfg(game, arch, opening, **extra)
     fused, timed = Trainer(cfg), Trainer(cfg)
     rng = np.random.default_rng(1)
     # A learner that differs from every pool entry, and several pool entries, so every batch kind runs.
@@ -106,12 +108,16 @@ def test_machine_measurement_is_cached(small_cache, tmp_path, monkeypatch):
 def test_profile_json_smoke(small_cache, tmp_path):
     record = tmp_path / "optimisations.jsonl"
     pdf = tmp_path / "profile.pdf"
+    config = tmp_path / "shards.toml"
+    config.write_text("update_shards = 3\nepochs = 1\n")
     res = CliRunner().invoke(main, ["profile", "tictactoe", "--preset", "tictactoe", "--games", "16",
                                     "--iterations", "1", "--skip", "1", "--json", "--record", "smoke",
-                                    "--record-file", str(record), "--pdf", str(pdf)],
+                                    "--record-file", str(record), "--pdf", str(pdf), "--config", str(config)],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
+    assert data["config"]["update_shards"] == 3 and data["config"]["epochs"] == 1
+    assert data["preset"] == "tictactoe + shards.toml" and f"--config {config}" in data["command"]
     for key in ("iteration_s", "phases", "transitions_per_iter", "floor_s", "floor_ratio", "phase_stats",
                 "jit_compile_s", "transitions_per_s", "games_per_s", "machine"):
         assert key in data, key
@@ -141,3 +147,15 @@ def test_profile_says_how_many_steps_ran_on_one_thread():
     assert shard_cuts(47, 2).shape[0] == 2 and shard_cuts(48, 2).shape[0] == 3  # the 48 the note names
     assert _one_shard_note({"update_one_shard_steps_per_iter": 0.0}) == ""
     assert _one_shard_note({}) == ""  # a record written before the field existed
+
+
+def test_profile_takes_a_config_or_a_checkpoint_not_both(small_cache, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("update_shards = 4\n")
+    res = CliRunner().invoke(main, ["profile", "tictactoe", "--config", str(config), "--checkpoint",
+                                    str(tmp_path / "x.npz")])
+    assert res.exit_code == 2 and "choose one" in res.output and "Traceback" not in res.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("update_shards = 65\n")
+    res = CliRunner().invoke(main, ["profile", "tictactoe", "--config", str(bad)])
+    assert res.exit_code == 2 and "update_shards" in res.output

@@ -14,12 +14,14 @@ RECORD_FILE = "results/optimisations.jsonl"
 
 
 def _command_line(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out,
-                  skip=0, checkpoint=None) -> str:
+                  skip=0, checkpoint=None, config_file=None) -> str:
     parts = ["numbaplay", "profile", game]
     if os.environ.get("NUMBAPLAY_BLAS"):  # the kernels' BLAS was chosen by hand: part of the command
         parts.insert(0, f"NUMBAPLAY_BLAS={os.environ['NUMBAPLAY_BLAS']}")
     if preset_name:
         parts += ["--preset", preset_name]
+    if config_file:
+        parts += ["--config", str(config_file)]
     if checkpoint:
         parts += ["--checkpoint", str(checkpoint)]
     if skip:
@@ -274,6 +276,8 @@ def write_pdf(result: dict, records: list[dict], record_file: Path, out: Path) -
 @click.command()
 @click.argument("game")
 @click.option("--preset", "preset_name", default=None, help="Named configuration (default: the game's own).")
+@click.option("--config", "config_file", default=None,
+              help="TOML or JSON file of config keys to override, as `train` takes it (update_shards, say).")
 @click.option("--iterations", type=click.IntRange(1), default=5, show_default=True,
               help="Measured iterations, after one warm-up iteration.")
 @click.option("--threads", type=int, default=None, help="Numba threads (default: all).")
@@ -296,8 +300,8 @@ def write_pdf(result: dict, records: list[dict], record_file: Path, out: Path) -
 @click.option("--checkpoint", "checkpoint_file", default=None,
               help="Start from this checkpoint and its config (--preset is then ignored).")
 @guarded
-def profile(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out, pdf_out, force,
-            step, record_file, remeasure, skip, checkpoint_file):
+def profile(game, preset_name, config_file, iterations, threads, blas_threads, games, evaluate, json_out, pdf_out,
+            force, step, record_file, remeasure, skip, checkpoint_file):
     """Profile training iterations of GAME: time per phase, GEMM FLOPs, and the machine's floor."""
     from numbaplay.cli.train import build_config, set_threads
     from numbaplay.fileio import check_output_file
@@ -313,6 +317,8 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
         except OSError as exc:
             fail(f"cannot read {rec_path}: {exc.strerror}")
 
+    if checkpoint_file and config_file:
+        fail("--config and --checkpoint both give the configuration; choose one")
     set_threads(threads)
     ck = None
     if checkpoint_file:
@@ -327,7 +333,9 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
             base["games_per_iter"] = games
         cfg, name = from_dict(base), f"checkpoint {Path(checkpoint_file).name}"
     else:
-        cfg, name = build_config(game, preset_name, None, {"games_per_iter": games})
+        cfg, name = build_config(game, preset_name, config_file, {"games_per_iter": games})
+        if config_file:  # its own series in the optimisation record, apart from the plain preset's
+            name = f"{name} + {Path(config_file).name}"
     from numbaplay.nn.blas import kernel_blas_info
     from numbaplay.profile.machine import machine_peaks
     from numbaplay.profile.phases import profile_training
@@ -344,7 +352,7 @@ def profile(game, preset_name, iterations, threads, blas_threads, games, evaluat
     result["machine_cached"] = cached
     result["kernel_blas"] = kernel_blas_info()
     command = _command_line(game, preset_name, iterations, threads, blas_threads, games, evaluate, json_out,
-                            skip, checkpoint_file)
+                            skip, checkpoint_file, config_file)
     result["command"] = command
     for warning in result["stale_kernel_caches"]:
         click.echo(f"numbaplay: warning: {warning}", err=True)
