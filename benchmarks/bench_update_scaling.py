@@ -39,7 +39,7 @@ from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, new_sync, pair_role, sync_point
 from numbaplay.omp import threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
-from numbaplay.ppo.update import UNIT_STRIDE, gather, shard_limit, shard_steps, unit_gradient, unit_halves, unit_norm
+from numbaplay.ppo.update import UNIT_STRIDE, gather, shard_steps, unit_gradient, unit_halves, unit_norm
 from numbaplay.presets import preset
 from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptime
 from numbaplay.runs import machine_info
@@ -114,7 +114,7 @@ def main():
         b = min(cfg.batch_size, n)
         gather(tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret, np.arange(b), tr.obs, tr.mask,
                tr.action, tr.logp, tr.adv_norm, tr.ret)
-        cuts = shard_cuts(b, shard_limit(tr.spec_arr, cfg.batch_size, cfg.update_shards))
+        cuts = shard_cuts(b, tr.grads.shape[0])  # the most shards a minibatch takes (`shard_limit`)
         sums = np.zeros((tr.grads.shape[0], 5), np.float64)
         ws = tr.ws_upd
         m, v = tr.m.copy(), tr.v.copy()

@@ -22,7 +22,7 @@ from numbaplay.nn.params import NetSpec, init_params, n_params, offsets
 from numbaplay.nn.sync import aligned_zeros
 from numbaplay.ppo.gae import gae, normalize
 from numbaplay.ppo.rollout import pack_transitions, rollout_kernel
-from numbaplay.ppo.update import STAT_NAMES, epochs_kernel, minibatch_bounds
+from numbaplay.ppo.update import STAT_NAMES, epochs_kernel, minibatch_bounds, shard_limit
 
 
 def net_spec(cfg: TrainConfig) -> NetSpec:
@@ -108,8 +108,9 @@ class Trainer:
         self.bvpre = np.zeros(rows, np.float32)
         self.dlogits = np.zeros((rows, g.n_actions), np.float32)
         self.dvpre = np.zeros(rows, np.float32)
-        # Row shards: one gradient per shard (`update_shards`); the unit-half step uses grads[0] alone.
-        self.grads = aligned_zeros((cfg.update_shards, self.params.shape[0]))
+        # One gradient per shard a minibatch can take (`shard_limit`); the unit-half step uses grads[0] alone.
+        self.grads = aligned_zeros((shard_limit(self.spec_arr, cfg.batch_size, cfg.update_shards),
+                                    self.params.shape[0]))
         self.grad = self.grads[0]  # the last step's whole-minibatch gradient
 
     # -- phases -------------------------------------------------------------------------------------

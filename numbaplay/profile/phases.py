@@ -60,7 +60,6 @@ from numbaplay.ppo.update import (
     minibatch_bounds,
     ppo_epochs,
     ppo_epochs_mlp,
-    shard_limit,
     unit_adam_parts,
     unit_backward_shards,
     unit_grads_parts,
@@ -187,12 +186,12 @@ def update_profiled(tr: Trainer, n: int, clock: Clock) -> np.ndarray:
     stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
     perm = np.empty(n, np.int64)
     head = np.empty(6, np.float64)
-    sums = np.empty((max(c.update_shards, UNIT_PARTS), 5), np.float64)
     batch = (tr.bx, tr.bmask, tr.baction, tr.blogp, tr.badv, tr.bret)
     cache = (ws.hs, ws.us, ws.pre, ws.xh, ws.rs)
     spec, offs = tr.spec_arr, tr.offs
     units = unit_halves(spec, c.batch_size)
-    shards = shard_limit(spec, c.batch_size, c.update_shards)
+    shards = tr.grads.shape[0]  # the most shards a minibatch takes (`shard_limit`)
+    sums = np.empty((shards, 5), np.float64)
     partial = np.zeros(UNIT_PARTS * UNIT_STRIDE, np.float64)
     t = tr.t
     row = 0
@@ -320,7 +319,7 @@ def _iteration(tr: Trainer, evaluate: bool) -> dict:
         evaluate_agent(Agent(tr.cfg.game, tr.spec, tr.params, tr.iteration), quick=True, seed=tr.cfg.seed)
         clock.lap(EVALUATION)
     tr.iteration += 1
-    shards = shard_limit(tr.spec_arr, tr.cfg.batch_size, tr.cfg.update_shards)
+    shards = tr.grads.shape[0]  # the most shards a minibatch takes (`shard_limit`)
     rec.update(wall=dict(clock.wall), cpu=dict(clock.cpu), transitions=n, rows=counts.rows,
                calls=counts.calls, nets=counts.nets, steps=int(stats.shape[0]),
                one_shard_steps=sum(shard_cuts(int(r), shards).shape[0] == 2 for r in stats[:, 7]),
