@@ -9,7 +9,6 @@ comes from `numbaplay report` on the seed folders.
 
     python scripts/c4_study.py --seeds 0 1 2 3 4 --threads 2 --out results/connect4_default
 """
-import argparse
 import json
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from seed_runs import new_study, train
+from seed_runs import new_study, study_args, train
 
 from numbaplay.eval.ladder import load_ladder
 from numbaplay.profile.machine import uptime
@@ -43,12 +42,7 @@ def placed(value: float, ladder: dict) -> str:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--preset", default="connect4")
-    ap.add_argument("--out", default="results/connect4_default")
-    args = ap.parse_args()
+    args = study_args("connect4", "results/connect4_default")
     out = Path(args.out)
     new_study(out, "connect4", args.threads, args.preset, TRAIN_FLAGS)
     ladder = load_ladder(None)

@@ -1,5 +1,6 @@
 """What the per-seed study scripts share (`ttt_acceptance.py`, `c4_study.py`): one `numbaplay train`
 process per seed, in a new results folder whose JIT cache a short untimed run has filled first."""
+import argparse
 import shutil
 import subprocess
 import sys
@@ -25,3 +26,13 @@ def new_study(out: Path, game: str, threads: int, preset: str, extra=()) -> None
     warm = out / "warmup"
     train(game, warm, 12345, threads, preset, [*extra, "--iterations", "2"])
     shutil.rmtree(warm)
+
+
+def study_args(preset: str, out: str) -> argparse.Namespace:
+    """The options every per-seed study takes: --seeds, --threads, --preset and --out (defaults given)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--preset", default=preset)
+    ap.add_argument("--out", default=out)
+    return ap.parse_args()

@@ -7,13 +7,12 @@ Clopper-Pearson interval on the success count and Student-t intervals on the mea
 
     python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/ttt_optimal
 """
-import argparse
 import json
 import shutil
 import time
 from pathlib import Path
 
-from seed_runs import new_study, train
+from seed_runs import new_study, study_args, train
 
 from numbaplay.eval.tictactoe_exact import provably_optimal
 from numbaplay.profile.machine import uptime
@@ -23,12 +22,7 @@ TRAIN_FLAGS = ["--until-optimal"]
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--preset", default="tictactoe")
-    ap.add_argument("--out", default="results/ttt_optimal")
-    args = ap.parse_args()
+    args = study_args("tictactoe", "results/ttt_optimal")
     out = Path(args.out)
     new_study(out, "tictactoe", args.threads, args.preset, TRAIN_FLAGS)
     rows = []
