@@ -21,8 +21,9 @@ import numpy as np
 BACKENDS = ("openblas", "mkl")
 # (form, rows, fan_in, fan_out): forward `gemm_nt` (rows x in) (out x in)^T, weight gradient `gemm_tn`
 # (rows x out)^T (rows x in), input gradient `gemm_nn` (rows x out) (out x in); hidden 256 as both seeds.
+# The heads (fan_out = the game's moves: 7 for Connect Four, 9 for Tic-Tac-Toe) in all three forms.
 SHAPES = [(form, rows, 256, 256) for rows in (32, 128) for form in ("nt", "tn", "nn")] + [
-    ("nt", 128, 84, 256), ("nt", 128, 256, 7)]
+    ("nt", 128, 84, 256)] + [(form, 128, 256, moves) for moves in (7, 9) for form in ("nt", "tn", "nn")]
 
 
 def child(presets, iterations, warmup):

@@ -3,6 +3,12 @@
 Every number in `results/speed.md` comes from here: nothing is typed by hand.
 
     python scripts/speed_tables.py --markdown > results/speed.md
+
+`--root DIR` reads a pass that `scripts/speed_pass.py --root DIR` wrote instead (another machine's), and
+sets the figures of the pass under `results/` beside its own:
+
+    python scripts/speed_tables.py --root results/machines/amd-epyc-zen4 --markdown \
+        > results/machines/amd-epyc-zen4/speed.md
 """
 import json
 import sys
@@ -19,9 +25,13 @@ ACCEPTANCE = "ttt_optimal_session11"  # the latest Tic-Tac-Toe acceptance run
 # `train connect4`'s start-up with the preset it has now (1,024 games an iteration; startup_connect4.json
 # and its rerun measured the preset of 512 games).
 C4_STARTUP = "startup_connect4_1024games.json"
-# The files the previous results/speed.md was generated from, and that pass's acceptance run.
-PREVIOUS = BENCH / "previous_pass"
-PREVIOUS_ACCEPTANCE = "ttt_optimal_session10"
+# The pass the tables set beside this one: its benchmark files, start-up file and acceptance run. For
+# results/speed.md, the files the previous results/speed.md was generated from.
+PREVIOUS = {"bench": BENCH / "previous_pass", "startup": BENCH / "previous_pass" / "startup.json",
+            "acceptance": RESULTS / "ttt_optimal_session10", "what": "the previous pass",
+            "where": "`results/bench/previous_pass/`, its acceptance run under `results/ttt_optimal_session10/`"}
+# Set by --root: the pass.json that scripts/speed_pass.py wrote (commands, machine), else None.
+PASS = None
 # Alternating A/B rounds of the code changes made between the previous pass and this one (same machine state).
 BETWEEN_PASSES_AB = ("ab_session10_inference_kernels.json", "ab_session10_serial_paths.json", "ab_session11_jobs.json")
 ISSUE_PEAK_GFLOPS = 175.0  # the issue: "about 150-175 GFLOP/s on both cores"; the upper end, the harder test
@@ -215,16 +225,23 @@ def goals_section() -> str:
         if name in full:
             f = full[name]
             fr, fpr = f["ratio_torch_over_numbaplay"], f.get("paired_ratio")
-            late = (f"; with full pools on both sides (late in training, after the pass): {fr:.2f}x "
+            when = "in" if PASS else "after"
+            late = (f"; with full pools on both sides (late in training, {when} the pass): {fr:.2f}x "
                     f"({ms(f['torch']['iteration_s'])} ms vs {ms(f['numbaplay']['iteration_s'])} ms"
                     + ("" if fpr is None else f", {fpr['level']:.0%} interval {fpr['low']:.2f}x to {fpr['high']:.2f}x")
                     + ")")
             if ratio < target and fr >= target and (fpr is None or fpr["low"] >= target):
                 met = "late in training (full pools) only; not at iteration 0"
+        # The most any implementation doing numbaplay's GEMM FLOPs and compulsory traffic could reach here.
+        floor = load(f"profile_{name}.json")["floor_s"]
+        ceiling = p["torch"]["iteration_s"] / floor
+        bound = (f"; PyTorch's iteration over numbaplay's floor for it ({ms(floor)} ms at this machine's measured "
+                 f"rates, `profile_{name}.json`): {ceiling:.2f}x, the most that any implementation of the same "
+                 f"arithmetic could reach here" + (", below the goal" if ceiling < target else ""))
         rows.append((f"`{name}` at least {target:g}x faster than PyTorch",
                      f"{ratio:.2f}x against PyTorch run side by side at iteration 0 ({ms(p['torch']['iteration_s'])} "
                      f"ms vs {ms(nb)} ms){spread}; {quoted:.2f}x against the issue's quoted "
-                     f"{ISSUE_TORCH_S[name] * 1e3:.0f} ms{late}", met))
+                     f"{ISSUE_TORCH_S[name] * 1e3:.0f} ms{late}{bound}", met))
 
     def c_ratios(file):
         if not (BENCH / file).exists():
@@ -248,16 +265,27 @@ def goals_section() -> str:
     bw = max(prof["machine"]["bandwidth_gbs"].values())
     floor_q = sum(s["gemm_flops"] / (ISSUE_PEAK_GFLOPS * 1e9) + s["compulsory_bytes"] / (bw * 1e9) for s in upd)
     met = "yes" if upd_s <= 1.5 * floor else ("against the quoted peak only" if upd_s <= 1.5 * floor_q else "no")
+    repeats = ""
+    if (BENCH / "profile_c4-seed_repeats.json").exists():  # the same profile again, process after process
+        rep = load("profile_c4-seed_repeats.json")
+        med = rep["median_update_floor_ratio"]
+        repeats = (f"; the same profile run {len(rep['runs'])} more times, one process after another "
+                   f"(`{rep['command']}`): median {med:.2f}x, runs {rep['min_update_floor_ratio']:.2f}x to "
+                   f"{rep['max_update_floor_ratio']:.2f}x")
+        if met != "yes" and med <= 1.5:
+            above = sum(r["update_floor_ratio"] > 1.5 for r in rep["runs"])
+            met = (f"at the median of the repeated runs; not in every run ({above} of {len(rep['runs'])} above 1.5x, "
+                   "and the pass's run)")
     rows.append(("`c4-seed` update within 1.5x of its FLOP floor",
                  f"fused update {ms(upd_s)} ms, floor {ms(floor)} ms at the measured "
                  f"{prof['machine']['gemm_gflops']['2']:.0f} GFLOP/s: {upd_s / floor:.2f}x; "
-                 f"{upd_s / floor_q:.2f}x at the issue's quoted {ISSUE_PEAK_GFLOPS:.0f} GFLOP/s", met))
+                 f"{upd_s / floor_q:.2f}x at the issue's quoted {ISSUE_PEAK_GFLOPS:.0f} GFLOP/s{repeats}", met))
     for name in ("tictactoe", "ttt-seed", "c4-seed"):
         r = load(f"threads_{name}.json")
         sp = r["threads"]["1"]["median_s"] / r["threads"]["2"]["median_s"]
         rows.append((f"rollout, 2 threads at least 1.8x 1 thread (`{name}`)", f"{sp:.2f}x",
                      "yes" if sp >= 1.8 else "no"))
-    acc = _acceptance(ACCEPTANCE)
+    acc = _acceptance(RESULTS / ACCEPTANCE)
     walls, med = acc["walls"], acc["median"]
     rows.append(("Tic-Tac-Toe default preset to optimal play in 10 s or less, warm cache",
                  f"{len(walls)}/{acc['runs']} seeds optimal; median {med:.1f} s, slowest {walls[-1]:.1f} s",
@@ -280,8 +308,8 @@ def goals_section() -> str:
     return md_table(("goal", "measured", "met"), rows)
 
 
-def _acceptance(name: str) -> dict:
-    acc = json.loads((RESULTS / name / "summary.json").read_text())
+def _acceptance(folder: Path) -> dict:
+    acc = json.loads((folder / "summary.json").read_text())
     walls = sorted(r["train_wall_s"] for r in acc["runs"] if r["optimal"])
     return {"walls": walls, "median": walls[len(walls) // 2], "slowest": walls[-1], "runs": len(acc["runs"]),
             "iterations": [(r["seed"], r["iterations"]) for r in acc["runs"]]}
@@ -300,13 +328,18 @@ def _same_code(t0: dict, t1: dict) -> bool:
 
 def pass_note() -> str:
     """Which code the pass measured, from the commit bench_torch_vs_numba recorded."""
+    start = "starting from an empty Numba cache"
+    if PASS is not None:  # what scripts/speed_pass.py recorded, where it did
+        files = PASS.get("numba_cache_files_at_start")
+        start = ("" if files is None else start if files == 0 else
+                 f"starting from a Numba cache of {files} files (compiled kernels of this or an earlier commit)")
     return (f"They ran one after the other at commit `{_commit(load('torch_vs_numba.json'))[:7]}` (as "
-            "`bench_torch_vs_numba.py` recorded it), starting from an empty Numba cache.")
+            "`bench_torch_vs_numba.py` recorded it)" + (f", {start}." if start else "."))
 
 
 def previous_section() -> str:
     """The figures that move with the machine's state, this pass next to the previous one."""
-    if not PREVIOUS.exists():
+    if not PREVIOUS["bench"].exists():
         return "(no previous pass kept)"
     rows = []
 
@@ -314,7 +347,7 @@ def previous_section() -> str:
         rows.append((what, fmt.format(before) + unit, fmt.format(now) + unit, f"{now / before:.2f}"))
 
     def prev(name):
-        return json.loads((PREVIOUS / name).read_text())
+        return json.loads((PREVIOUS["bench"] / name).read_text())
 
     t0, t1 = prev("torch_vs_numba.json"), load("torch_vs_numba.json")
     by0 = {p["preset"]: p for p in t0["presets"]}
@@ -329,19 +362,31 @@ def previous_section() -> str:
     p0, p1 = prev("profile_c4-seed.json"), load("profile_c4-seed.json")
     row("`c4-seed` fused update (profile)", p0["fused"]["update"]["median_s"] * 1e3,
         p1["fused"]["update"]["median_s"] * 1e3, " ms")
-    a0, a1 = _acceptance(PREVIOUS_ACCEPTANCE), _acceptance(ACCEPTANCE)
+    a0, a1 = _acceptance(PREVIOUS["acceptance"]), _acceptance(RESULTS / ACCEPTANCE)
     row("`tictactoe` to optimal play, median of 5 seeds", a0["median"], a1["median"], " s")
     row("`tictactoe` to optimal play, slowest of 5 seeds", a0["slowest"], a1["slowest"], " s")
-    s0, s1 = prev("startup.json"), json.loads((RESULTS / "startup.json").read_text())
+    s0, s1 = json.loads(PREVIOUS["startup"].read_text()), json.loads((RESULTS / "startup.json").read_text())
     row("cold compile, `train tictactoe`", s0["cold_compile_s"], s1["cold_compile_s"], " s")
     row("warm start, `train tictactoe`", s0["warm_total_s"], s1["warm_total_s"], " s", "{:.2f}")
     same = a0["iterations"] == a1["iterations"]
     return "\n".join([
-        f"The previous pass's files are kept under `results/bench/previous_pass/` (PyTorch comparison at commit "
-        f"`{_commit(t0)[:7]}`, started {t0['started']}; this pass's started {t1['started']}), its "
-        f"acceptance run under `results/{PREVIOUS_ACCEPTANCE}/`. The `tictactoe` acceptance runs took "
+        f"The files of {PREVIOUS['what']} are under {PREVIOUS['where']} (PyTorch comparison at commit "
+        f"`{_commit(t0)[:7]}`, started {t0['started']}; this pass's started {t1['started']}). {_machines(t0, t1)}"
+        f"The `tictactoe` acceptance runs took "
         f"{'the same' if same else 'different'} iteration counts seed by seed. {_code_between(t0, t1)}", "",
-        md_table(("figure", "previous pass", "this pass", "this / previous"), rows)])
+        md_table(("figure", PREVIOUS["what"], "this pass", "this / that"), rows)])
+
+
+def _cpu(record: dict) -> str:
+    return (record.get("machine") or {}).get("cpu", "?")
+
+
+def _machines(t0: dict, t1: dict) -> str:
+    """Whether the two passes ran on the same kind of CPU, as their PyTorch comparisons recorded it."""
+    a, b = _cpu(t0), _cpu(t1)
+    if a == b:
+        return ""
+    return f"That pass ran on `{a}`, this one on `{b}`: a different machine, so ratios compare, times hardly. "
 
 
 def _code_between(t0: dict, t1: dict) -> str:
@@ -349,6 +394,8 @@ def _code_between(t0: dict, t1: dict) -> str:
     if _same_code(t0, t1):
         return "Both passes ran the same code, so any change is the machine's."
     files = ", ".join(f"`results/bench/{f}`" for f in BETWEEN_PASSES_AB if (BENCH / f).exists())
+    if not files:
+        return "The code changed between the two commits too."
     return ("The code changed between the two commits, so a change mixes the machine's state with the code's; "
             f"alternating rounds of the changes on one machine state measure the code alone ({files}).")
 
@@ -356,25 +403,29 @@ def _code_between(t0: dict, t1: dict) -> str:
 def machine_note() -> str:
     """How much slower or faster the machine ran this pass than the previous one, from the Tic-Tac-Toe
     acceptance runs when both took the same iterations (then only the machine differs)."""
-    if not PREVIOUS.exists():
+    if not PREVIOUS["bench"].exists():
         return ""
-    a0, a1 = _acceptance(PREVIOUS_ACCEPTANCE), _acceptance(ACCEPTANCE)
+    a0, a1 = _acceptance(PREVIOUS["acceptance"]), _acceptance(RESULTS / ACCEPTANCE)
     if a0["iterations"] != a1["iterations"]:
         return ""
     f = a1["median"] / a0["median"]
-    s0 = json.loads((PREVIOUS / "startup.json").read_text())
-    t0, t1 = json.loads((PREVIOUS / "torch_vs_numba.json").read_text()), load("torch_vs_numba.json")
+    s0 = json.loads(PREVIOUS["startup"].read_text())
+    t0, t1 = json.loads((PREVIOUS["bench"] / "torch_vs_numba.json").read_text()), load("torch_vs_numba.json")
     if not _same_code(t0, t1):
-        return (f"The same `tictactoe` acceptance runs as in the previous pass (the same iterations seed by seed) "
-                f"took {f:.2f}x as long at the median here, with the machine's state and this pass's code both "
-                f"changed (\"This pass against the previous one\" below). In the previous pass: to optimal play "
+        return (f"The same `tictactoe` acceptance runs as in {PREVIOUS['what']} (the same iterations seed by seed) "
+                f"took {f:.2f}x as long at the median here, with the machine and this pass's code both "
+                f"changed (\"{_previous_heading()}\" below). In {PREVIOUS['what']}: to optimal play "
                 f"median {a0['median']:.1f} s, slowest {a0['slowest']:.1f} s; cold compile "
                 f"{s0['cold_compile_s']:.1f} s; warm start {s0['warm_total_s']:.2f} s.")
-    return (f"The same `tictactoe` acceptance runs as in the previous pass (the same iterations seed by seed) "
+    return (f"The same `tictactoe` acceptance runs as in {PREVIOUS['what']} (the same iterations seed by seed) "
             f"took {f:.2f}x as long at the median here: the machine ran {'slower' if f > 1 else 'faster'}. Goals "
-            f"on absolute times move with it; in the previous pass: to optimal play median {a0['median']:.1f} s, "
+            f"on absolute times move with it; in {PREVIOUS['what']}: to optimal play median {a0['median']:.1f} s, "
             f"slowest {a0['slowest']:.1f} s; cold compile {s0['cold_compile_s']:.1f} s; warm start "
-            f"{s0['warm_total_s']:.2f} s (\"This pass against the previous one\" below).")
+            f"{s0['warm_total_s']:.2f} s (\"{_previous_heading()}\" below).")
+
+
+def _previous_heading() -> str:
+    return f"This pass against {PREVIOUS['what']}"
 
 
 def games_section() -> str:
@@ -436,7 +487,59 @@ def records_section(last: int = 12) -> str:
     return md_table(("date", "preset", "skip", "iteration ms", "update phases ms", "evaluation ms", "step"), rows)
 
 
+def use_root(root: Path) -> None:
+    """Read the pass that scripts/speed_pass.py wrote under `root`, beside the pass under results/."""
+    global RESULTS, BENCH, PREVIOUS, PASS, ACCEPTANCE, BETWEEN_PASSES_AB
+    main_results, main_acceptance = RESULTS, ACCEPTANCE
+    RESULTS, BENCH = root, root / "bench"
+    PASS = json.loads((root / "pass.json").read_text())
+    ACCEPTANCE = "ttt_optimal"
+    BETWEEN_PASSES_AB = ()
+    PREVIOUS = {"bench": main_results / "bench", "startup": main_results / "startup.json",
+                "acceptance": main_results / main_acceptance, "what": "the pass under results/",
+                "where": f"`results/bench/` (its page: `results/speed.md`), its acceptance run under "
+                         f"`results/{main_acceptance}/`"}
+
+
+def machine_text() -> str:
+    """The CPU the pass ran on, as /proc/cpuinfo names it (with family, model and vector flags where the pass
+    recorded them)."""
+    cpu = (PASS or {}).get("cpu")
+    m = load("torch_vs_numba.json")["machine"]
+    if not cpu:
+        return f"{m.get('cpus', '?')} cores of `{m.get('cpu', '?')}`"
+    avx512 = [f for f in cpu["vector_flags"] if f.startswith("avx512")]
+    return (f"{cpu['logical_cpus']} cores of `{cpu['model_name']}` ({cpu['vendor']}, family {cpu['family']} model "
+            f"{cpu['model']}; " + (f"AVX-512 with {len(avx512)} extensions" if avx512 else "no AVX-512")
+            + ("" if "avx512_bf16" not in avx512 else ", bf16 among them") + ")")
+
+
+def commands_text() -> str:
+    if PASS is None:
+        return LEGACY_COMMANDS.format(acceptance=ACCEPTANCE)
+    return "\n".join(step["command"] for step in PASS["steps"])
+
+
+def torch_vs_quoted() -> str:
+    """Whether the PyTorch reference runs faster or slower here than the issue's quoted figures, and on what."""
+    r = load("torch_vs_numba.json")
+    t = r["torch"]
+    faster = [p["preset"] for p in r["presets"] if p["torch"]["iteration_s"] < ISSUE_TORCH_S[p["preset"]]]
+    which = ("faster than both" if len(faster) == len(r["presets"]) else "slower than both" if not faster
+             else "faster than the quoted figure for " + ", ".join(faster) + " only")
+    return (f"It runs {which} of the issue's quoted figures here (PyTorch's CPU capability "
+            f"{t['torch_cpu_capability']}, MKL {t['torch_mkl']}).")
+
+
 def main() -> int:
+    args = sys.argv[1:]
+    root_args = ""
+    if args[:1] == ["--root"] and len(args) > 1:
+        root = Path(args[1]).resolve()
+        root_args = f"--root {args[1]} "
+        use_root(root)
+        args = args[2:]
+    in_pass = PASS is not None
     parts = {
         "iteration_note": iteration_note,
         "pass_note": pass_note, "previous": previous_section, "machine_note": machine_note,
@@ -444,7 +547,10 @@ def main() -> int:
         "goals": goals_section,
         "torch": torch_section, "c": c_section, "threads": threads_section, "blas": blas_section,
         "update_scaling": update_scaling_section, "update_breakdown": update_breakdown_section,
-        "records": records_section, "pool": pool_section,
+        "records": (records_section if not in_pass else lambda: (
+            "This pass recorded no optimisation steps; the record, `results/optimisations.jsonl`, was measured on "
+            "the machine of `results/speed.md` (its last section but one).")),
+        "pool": pool_section,
         "torch_full_pool": lambda: (torch_section("torch_vs_numba_fullpool.json")
                                     if (BENCH / "torch_vs_numba_fullpool.json").exists() else "(not measured)"),
         "profile-ttt": lambda: profile_section("profile_ttt-seed_skip10.json", "ttt-seed after 10 iterations"),
@@ -453,30 +559,27 @@ def main() -> int:
         "profile-tictactoe": lambda: profile_section("profile_tictactoe_skip60.json",
                                                      "tictactoe (the default preset) after 60 iterations"),
     }
-    args = sys.argv[1:]
     unknown = [a for a in args if a != "--markdown" and a not in parts]
     if unknown or args[:1] in (["-h"], ["--help"]):
-        print("usage: python scripts/speed_tables.py [--markdown | SECTION ...]\n"
+        print("usage: python scripts/speed_tables.py [--root DIR] [--markdown | SECTION ...]\n"
+              "  --root DIR  a pass written by scripts/speed_pass.py --root DIR (default: results/)\n"
               "  --markdown  the whole of results/speed.md\n"
               f"  SECTION     one or more of: {', '.join(parts)}", file=sys.stderr)
         return 0 if not unknown or args[:1] in (["-h"], ["--help"]) else 2
     if args == ["--markdown"]:
-        print(DOCUMENT.format(acceptance=ACCEPTANCE, **{k.replace("-", "_"): f() for k, f in parts.items()}))
+        root_text = "results" if not in_pass else str(RESULTS.relative_to(Path(__file__).resolve().parents[1]))
+        print(DOCUMENT.format(
+            acceptance=ACCEPTANCE, args=root_args, root=root_text, machine=machine_text(), commands=commands_text(),
+            previous_heading=_previous_heading(), previous_what=PREVIOUS["what"], torch_vs_quoted=torch_vs_quoted(),
+            when="in" if in_pass else "after", **{k.replace("-", "_"): f() for k, f in parts.items()}))
         return 0
     names = args or list(parts)
     print("\n\n".join(parts[n]() for n in names))
     return 0
 
 
-DOCUMENT = """# Speed: where numbaplay stands on issue 5
-
-Generated by `python scripts/speed_tables.py --markdown` from the JSON files under `results/bench/`,
-`results/startup.json`, `results/{acceptance}/summary.json` and `results/optimisations.jsonl`;
-the commands that wrote them are shown with each table. Machine: 2 cores of an Intel Xeon VM
-(AVX-512), shared with other jobs; every run records its load average. Commands, in the order they
-were run:
-
-```
+# The commands of the pass under results/ (run before scripts/speed_pass.py recorded its own).
+LEGACY_COMMANDS = """\
 numbaplay compare-c --game all --size both --replays 10000 --iterations 0 --json
 numbaplay profile tictactoe --preset ttt-seed --skip 10 --iterations 5 --json
 numbaplay profile connect4 --preset c4-seed --iterations 2 --json
@@ -499,11 +602,21 @@ python scripts/measure_startup.py --repeats 3 --preset connect4 --out results/st
 python benchmarks/bench_games_scaling.py --preset ttt-seed --games 64,128,256,512,1024,2048 --repeats 3 --threads 2
 python benchmarks/bench_games_scaling.py --preset c4-seed --games 128,256,512,1024,2048,4096 --repeats 3 --threads 2
 python benchmarks/bench_blas.py --rounds 3
-python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}
+python scripts/ttt_acceptance.py --seeds 0 1 2 3 4 --threads 2 --out results/{acceptance}"""
+
+DOCUMENT = """# Speed: where numbaplay stands on issue 5
+
+Generated by `python scripts/speed_tables.py {args}--markdown` from the JSON files under `{root}/bench/`,
+`{root}/startup.json`, `{root}/{acceptance}/summary.json` and `results/optimisations.jsonl`;
+the commands that wrote them are shown with each table. Machine: {machine}, shared with other jobs;
+every run records its load average. Commands, in the order they were run:
+
+```
+{commands}
 ```
 
-{pass_note} The machine's speed changes from hour to hour (other jobs share it): "This pass against
-the previous one" sets the figures that move with it next to the previous pass's. The recorded optimisation
+{pass_note} The machine's speed changes from hour to hour (other jobs share it): "{previous_heading}"
+sets the figures that move with it next to those of {previous_what}. The recorded optimisation
 steps (the last section but one) were measured by their own runs; each record holds its command.
 
 ## The goals
@@ -512,7 +625,7 @@ steps (the last section but one) were measured by their own runs; each record ho
 
 {goals}
 
-## This pass against the previous one
+## {previous_heading}
 
 {previous}
 
@@ -521,7 +634,7 @@ steps (the last section but one) were measured by their own runs; each record ho
 The PyTorch reference (`benchmarks/torch_reference.py`) is the iteration written the way a PyTorch user
 would: vectorised NumPy boards, one batched forward for the learner and one per pool entry under
 `inference_mode`, tanh-GELU, `Adam(foreach=True)`, `clip_grad_norm_`. Its games, loss gradients and GAE
-were checked against numbaplay's. It runs faster here than the issue's quoted figures (MKL with AVX-512).
+were checked against numbaplay's. {torch_vs_quoted}
 
 {torch}
 
@@ -560,7 +673,7 @@ its weight gradient over all rows, its norm share and its Adam step on the core 
 
 `benchmarks/bench_update_breakdown.py` runs a copy of the fused row-shard update with a cycle-counter read
 around every call, after checking that the copy leaves the parameters bit for bit as the package's update
-does; it ran after this page's pass. Per step: each shard's time in every kind of call (both shards run at
+does; it ran {when} this page's pass. Per step: each shard's time in every kind of call (both shards run at
 once, one per thread; the step waits for the slower), and the parts between the shard regions. Then each block call
 in the step against the same call alone in a loop on one thread, where its operands stay in the core's
 caches.
@@ -577,12 +690,12 @@ Every benchmark above times iteration 0, when the pool holds one entry and every
 same network. Late in training the pool is full (`pool_size` entries); the opponents' batches then split
 by entry into pieces of a few dozen rows, each with its own weights. `bench_iteration.py --pool N` fills
 the pool with N perturbed copies of the initial parameters first; both rows of a preset ran one after the
-other, after this page's pass.
+other, {when} this page's pass.
 
 {pool}
 
 The same against PyTorch, both sides with a full pool (`--full-pool`: torch's `--pool full`, numbaplay's
-`bench_iteration.py --pool pool_size`), measured after this page's pass; the goals above are judged at
+`bench_iteration.py --pool pool_size`), measured {when} this page's pass; the goals above are judged at
 iteration 0, as the rest of this page:
 
 {torch_full_pool}
