@@ -8,8 +8,10 @@ flags). `python scripts/speed_tables.py --root ROOT --markdown` turns the folder
 
     python scripts/speed_pass.py --clean-cache --root results/machines/amd-epyc-zen4
 
-A pass takes 30 to 50 minutes on 2 cores. Nothing under `numbaplay/` may change while it runs: the steps
-import the working tree.
+A pass takes about 30 minutes on 2 cores. Nothing under `numbaplay/` may change while it runs: the steps
+import the working tree. The two PyTorch comparisons need PyTorch in the environment (the install line is
+in `benchmarks/bench_torch_vs_numba.py`); a step that fails is recorded with its exit status, the pass goes
+on, and the command exits 1 at the end naming it.
 """
 import argparse
 import json
