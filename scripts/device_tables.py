@@ -51,6 +51,19 @@ def best_median(runs) -> tuple[int, float, str]:
     return best
 
 
+def cores_note() -> str:
+    """One core of this machine against one of the 2-core machine of results/speed.md, by serial Connect Four
+    playouts (moves per CPU second, which the shared 2-core machine's load disturbs least)."""
+    here = load("call1_c4_playouts_16cores.json")["kernels"]["serial"]["moves_per_cpu_s"]
+    there_file = DEVICE.parent / "c4_playouts.json"
+    there = json.loads(there_file.read_text())
+    rate = there["kernels"]["serial"]["moves_per_cpu_s"]
+    word = "slower" if here < rate else "faster"
+    return (f"One core of it plays serial Connect Four playouts at {here / 1e6:.1f} M moves per CPU second against "
+            f"{rate / 1e6:.1f} M on the 2-core machine of `results/speed.md` ({there['machine']['cpu']}, "
+            f"`results/bench/c4_playouts.json`): its cores are {word}.")
+
+
 def main() -> None:
     first = load(SPIN_RUNS[1][0])
     m = first["machine"]
@@ -60,8 +73,8 @@ def main() -> None:
           f"{m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, Numba {m['numba']}, NumPy {m['numpy']}, "
           f"kernel BLAS {m['kernel_blas']} ({m['kernel_blas_version']}; the machine has no MKL), "
           f"code at `{m['git']['commit']}`. Cells: median ms (min ms) and median speed-up over 1 thread, "
-          "rounds alternating the thread counts. This machine's cores are slower than the 2-core one's "
-          "(serial Connect Four playouts below), so compare ratios, not times, with `results/speed.md`.\n")
+          f"rounds alternating the thread counts. {cores_note()} Compare ratios, not times, with "
+          "`results/speed.md`.\n")
     print("## Connect Four rollout (`c4-seed`, 2,048 games, iteration 0)\n")
     print(f"Command: `{first['command']}` (call 1 through `scripts/device_scaling.sh`).\n")
     print(rollout_table(SPIN_RUNS))
