@@ -1,5 +1,5 @@
 """The scripts that measure a speed pass and turn it into results/speed.md (scripts/speed_pass.py,
-scripts/speed_tables.py), checked on the passes committed under results/."""
+scripts/speed_tables.py) and the other generated pages, checked on the files committed under results/."""
 import importlib.util
 import subprocess
 import sys
@@ -32,8 +32,8 @@ def test_every_pass_step_writes_its_own_file_inside_the_pass_folder():
     assert len(set(written)) == len(written)
 
 
-def _tables(*args: str) -> str:
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "speed_tables.py"), *args],
+def _tables(*args: str, script: str = "speed_tables.py") -> str:
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args],
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     return run.stdout
@@ -50,6 +50,12 @@ def test_a_machine_pass_regenerates_its_page(folder):
     page = _tables("--root", str(rel), "--markdown")
     assert page == (folder / "speed.md").read_text()
     assert "| goal | measured | met |" in page and f"`{rel}/bench/`" in page
+
+
+@pytest.mark.parametrize("script, page", [("device_tables.py", "threads_16cores.md"),
+                                          ("shards_table.py", "update_shards.md")])
+def test_other_generated_pages_match_their_files(script, page):
+    assert _tables(script=script) == (ROOT / "results" / page).read_text()
 
 
 def test_unknown_section_is_an_error():
