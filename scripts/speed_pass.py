@@ -50,7 +50,10 @@ def steps(root: Path) -> list[tuple[list[str], Path | None]]:
     """(argv after the interpreter, file that receives stdout or None), in the order they run."""
     b = root / "bench"
     prof = ["-m", "numbaplay", "profile"]
-    out = []
+    # First: that the kernels on this machine (its BLAS and CPU) still agree with the C reference, tensor by
+    # tensor, within SPEC section 8's tolerances, and replay the same games.
+    out = [(["-m", "numbaplay", "compare-c", "--game", "all", "--size", "both", "--replays", "10000",
+             "--iterations", "0", "--json"], b / "c_vs_numba_parity.json")]
     for args, name in (
             (["tictactoe", "--preset", "ttt-seed", "--skip", "10", "--iterations", "5"], "profile_ttt-seed_skip10"),
             (["connect4", "--preset", "c4-seed", "--iterations", "2"], "profile_c4-seed"),
@@ -132,7 +135,9 @@ def main() -> int:
                    "cpu": cpu_info(), "python": platform.python_version()})
     done = {s["command"]: s for s in record.get("steps", [])}
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    record["commit"] = git.stdout.strip()
+    commit = git.stdout.strip()
+    if not args.only:  # the pass's commit; a step run again with --only records its own
+        record["commit"] = commit
     if not args.only:
         record["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         record["numba_cache_files_at_start"] = 0 if args.clean_cache else len(cache_files)
@@ -157,7 +162,7 @@ def main() -> int:
             if stdout:
                 sink.close()
         done[cmd] = {"command": cmd, "rc": rc, "wall_s": round(time.perf_counter() - t0, 1),
-                     "uptime_before": before, "uptime_after": uptime()}
+                     "uptime_before": before, "uptime_after": uptime(), "commit": commit}
         print(f"    rc {rc}, {done[cmd]['wall_s']} s", file=sys.stderr, flush=True)
         order = [shown(a, s) for a, s in todo]
         record["steps"] = sorted(done.values(), key=lambda s: order.index(s["command"]) if s["command"] in order

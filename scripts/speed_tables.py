@@ -97,8 +97,21 @@ def _blas_names(r) -> str:
     return f"Numba kernels on {m.get('numba_blas', 'openblas (SciPy)')}, C reference on {m.get('c_blas', '?')}"
 
 
+def parity_note() -> str:
+    """Whether the pass's tensor-by-tensor check against the C reference passed (a pass that ran it)."""
+    if PASS is None or not (BENCH / "c_vs_numba_parity.json").exists():
+        return ""
+    r = load("c_vs_numba_parity.json")
+    step = next((s for s in PASS["steps"] if "c_vs_numba_parity.json" in s["command"]), None)
+    bad = [f"{p['check']}: {p['tensor']}" for p in r["parity"] if not p["ok"]]
+    return (f"Parity on this machine (`{step['command'] if step else 'numbaplay compare-c'}`, Numba kernels on "
+            f"{r['machine']['numba_blas']}): {len(r['parity'])} tensors judged, "
+            + ("all within SPEC section 8's tolerances." if not bad else f"{len(bad)} outside: {', '.join(bad)}.")
+            + "\n")
+
+
 def c_section() -> str:
-    parts = []
+    parts = [parity_note()] if parity_note() else []
     for name in ("c_vs_numba.json", "c_vs_numba_openblas.json"):
         if not (BENCH / name).exists():
             continue
@@ -518,7 +531,9 @@ def machine_text() -> str:
 def commands_text() -> str:
     if PASS is None:
         return LEGACY_COMMANDS.format(acceptance=ACCEPTANCE)
-    return "\n".join(step["command"] for step in PASS["steps"])
+    return "\n".join(step["command"] + ("" if step.get("commit", PASS["commit"]) == PASS["commit"] else
+                                        f"  # run after the pass, at {step['commit']}")
+                     for step in PASS["steps"])
 
 
 def torch_vs_quoted() -> str:
