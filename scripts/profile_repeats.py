@@ -9,7 +9,6 @@ per-phase medians and the load are kept; the summary is the median and range ove
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -40,8 +39,7 @@ def main() -> int:
     runs = []
     for i in range(args.runs):
         with tempfile.TemporaryFile("w+") as f:
-            subprocess.run([sys.executable, "-m", "numbaplay", *cmd], stdout=f, stderr=subprocess.DEVNULL,
-                           check=True, env=dict(os.environ))
+            subprocess.run([sys.executable, "-m", "numbaplay", *cmd], stdout=f, stderr=subprocess.DEVNULL, check=True)
             f.seek(0)
             report = json.load(f)
         runs.append(summary(report))

@@ -23,6 +23,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from numbaplay.profile.machine import uptime
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -100,18 +102,17 @@ def steps(root: Path) -> list[tuple[list[str], Path | None]]:
     return out
 
 
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
+def split_env(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A step's leading `NAME=value` settings (environment variables, upper case) and its arguments."""
+    env = dict(a.split("=", 1) for a in argv if "=" in a and a.split("=", 1)[0].isupper())
+    return env, [a for a in argv if a.split("=", 1)[0] not in env]
 
 
 def shown(argv: list[str], stdout: Path | None) -> str:
     """The step as a person would type it from the repository root."""
-    env = [a for a in argv if "=" in a and a.split("=", 1)[0].isupper()]
-    rest = [a for a in argv if a not in env]
-    cmd = " ".join(env + (["numbaplay", *rest[2:]] if rest[:2] == ["-m", "numbaplay"] else ["python", *rest]))
+    env, rest = split_env(argv)
+    cmd = " ".join([f"{k}={v}" for k, v in env.items()]
+                   + (["numbaplay", *rest[2:]] if rest[:2] == ["-m", "numbaplay"] else ["python", *rest]))
     return cmd + (f" > {stdout}" if stdout else "")
 
 
@@ -136,22 +137,17 @@ def main() -> int:
     done = {s["command"]: s for s in record.get("steps", [])}
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     commit = git.stdout.strip()
-    if not args.only:  # the pass's commit; a step run again with --only records its own
+    if not args.only:  # the pass's commit and start; a step run again with --only records its own commit
         record["commit"] = commit
-    if not args.only:
         record["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         record["numba_cache_files_at_start"] = 0 if args.clean_cache else len(cache_files)
     todo = steps(Path(os.path.relpath(root, REPO)))  # paths as typed from the repository root, where steps run
-    for i, (argv, stdout) in enumerate(todo, 1):
-        cmd = shown(argv, stdout)
+    order = [shown(argv, stdout) for argv, stdout in todo]
+    for i, ((argv, stdout), cmd) in enumerate(zip(todo, order), 1):
         if args.only and not any(s in cmd for s in args.only):
             continue
-        env = dict(os.environ)
-        for a in argv:
-            if "=" in a and a.split("=", 1)[0].isupper():
-                key, value = a.split("=", 1)
-                env[key] = value
-        real = [sys.executable, *(a for a in argv if not ("=" in a and a.split("=", 1)[0].isupper()))]
+        settings, rest = split_env(argv)
+        env, real = {**os.environ, **settings}, [sys.executable, *rest]
         before, t0 = uptime(), time.perf_counter()
         print(f"[{i}/{len(todo)}] {cmd}", file=sys.stderr, flush=True)
         log = root / "logs" / f"step{i:02d}.log"  # progress bars and errors; not kept in git
@@ -164,7 +160,6 @@ def main() -> int:
         done[cmd] = {"command": cmd, "rc": rc, "wall_s": round(time.perf_counter() - t0, 1),
                      "uptime_before": before, "uptime_after": uptime(), "commit": commit}
         print(f"    rc {rc}, {done[cmd]['wall_s']} s", file=sys.stderr, flush=True)
-        order = [shown(a, s) for a, s in todo]
         record["steps"] = sorted(done.values(), key=lambda s: order.index(s["command"]) if s["command"] in order
                                  else len(order))
         record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

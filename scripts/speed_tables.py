@@ -17,7 +17,8 @@ from pathlib import Path
 from numbaplay.cli.profile import PHASE_HEADER, phase_rows, read_records
 from numbaplay.presets import PRESETS
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
 BENCH = RESULTS / "bench"
 # The PyTorch figures quoted in issue 5 (measured by its author on this kind of machine, 2 threads).
 ISSUE_TORCH_S = {"ttt-seed": 0.635, "c4-seed": 4.9}
@@ -111,7 +112,8 @@ def parity_note() -> str:
 
 
 def c_section() -> str:
-    parts = [parity_note()] if parity_note() else []
+    note = parity_note()
+    parts = [note] if note else []
     for name in ("c_vs_numba.json", "c_vs_numba_openblas.json"):
         if not (BENCH / name).exists():
             continue
@@ -238,8 +240,7 @@ def goals_section() -> str:
         if name in full:
             f = full[name]
             fr, fpr = f["ratio_torch_over_numbaplay"], f.get("paired_ratio")
-            when = "in" if PASS else "after"
-            late = (f"; with full pools on both sides (late in training, {when} the pass): {fr:.2f}x "
+            late = (f"; with full pools on both sides (late in training, {_when()} the pass): {fr:.2f}x "
                     f"({ms(f['torch']['iteration_s'])} ms vs {ms(f['numbaplay']['iteration_s'])} ms"
                     + ("" if fpr is None else f", {fpr['level']:.0%} interval {fpr['low']:.2f}x to {fpr['high']:.2f}x")
                     + ")")
@@ -437,6 +438,11 @@ def machine_note() -> str:
             f"{s0['warm_total_s']:.2f} s (\"{_previous_heading()}\" below).")
 
 
+def _when() -> str:
+    """When the supplementary runs ran relative to the pass: in it (a speed_pass.py pass) or after it."""
+    return "in" if PASS is not None else "after"
+
+
 def _previous_heading() -> str:
     return f"This pass against {PREVIOUS['what']}"
 
@@ -583,11 +589,11 @@ def main() -> int:
               f"  SECTION     one or more of: {', '.join(parts)}", file=sys.stderr)
         return 0 if not unknown or args[:1] in (["-h"], ["--help"]) else 2
     if args == ["--markdown"]:
-        root_text = "results" if not in_pass else str(RESULTS.relative_to(Path(__file__).resolve().parents[1]))
+        root_text = str(RESULTS.relative_to(REPO))
         print(DOCUMENT.format(
             acceptance=ACCEPTANCE, args=root_args, root=root_text, machine=machine_text(), commands=commands_text(),
             previous_heading=_previous_heading(), previous_what=PREVIOUS["what"], torch_vs_quoted=torch_vs_quoted(),
-            when="in" if in_pass else "after", **{k.replace("-", "_"): f() for k, f in parts.items()}))
+            when=_when(), **{k.replace("-", "_"): f() for k, f in parts.items()}))
         return 0
     names = args or list(parts)
     print("\n\n".join(parts[n]() for n in names))
