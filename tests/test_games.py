@@ -5,7 +5,7 @@ import pytest
 
 from numbaplay.errors import PositionError
 from numbaplay.games import get_game, parse_position
-from numbaplay.games.core import replay
+from numbaplay.games.core import may_end, play, replay
 
 
 def random_games(gid, n_games, rng):
@@ -19,6 +19,27 @@ def random_games(gid, n_games, rng):
             moves.append(a)
         out.append(moves)
     return out
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4"])
+def test_may_end_is_false_only_where_no_move_ends_the_game(name):
+    """`may_end` lets the rollout's random openings skip trial moves; the twin decides where a move ends a game."""
+    game = get_game(name)
+    rng = np.random.default_rng(5)
+    earliest = game.max_plies
+    for moves in random_games(game.gid, 2000 if name == "tictactoe" else 500, rng):
+        board, state = naive.new_board(game.gid), game.new_states(1)[0]
+        for a in moves:
+            ends = any(naive.winner(game.gid, naive.play(game.gid, board, b)) != 0
+                       for b in np.flatnonzero(naive.legal_mask(game.gid, board)))
+            if ends:
+                earliest = min(earliest, int(state[2]))
+                assert may_end(game.gid, state), state
+            board = naive.play(game.gid, board, a)
+            play(game.gid, state, a)
+    # no looser than it must be: some random game could end at the first ply that `may_end` allows
+    assert not may_end(game.gid, np.array([0, 0, earliest - 1, 0], np.int64))
+    assert may_end(game.gid, np.array([0, 0, earliest, 0], np.int64))
 
 
 @pytest.mark.parametrize("name", ["tictactoe", "connect4"])

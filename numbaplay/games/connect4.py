@@ -12,6 +12,8 @@ HEIGHT = 6
 N_CELLS = 42
 N_ACTIONS = 7
 MAX_PLIES = 42
+# The first ply (0-based) whose move can end a game: the first player's fourth disc, the seventh move.
+FIRST_ENDING_PLY = 6
 
 
 @njit(cache=True, inline="always")

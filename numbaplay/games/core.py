@@ -71,6 +71,13 @@ def is_legal(gid, state, action):
     return action < c4.N_ACTIONS and c4.is_legal(state, action)
 
 
+@njit(cache=True, inline="always")
+def may_end(gid, state):
+    """False where no move from `state` can end the game: fewer plies played than the game's first
+    ending ply (a win needs that many moves, and neither board fills sooner)."""
+    return state[2] >= (ttt.FIRST_ENDING_PLY if gid == TICTACTOE else c4.FIRST_ENDING_PLY)
+
+
 @njit(cache=True)
 def play(gid, state, action):
     """Apply a legal `action` to `state` in place."""

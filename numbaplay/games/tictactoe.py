@@ -8,6 +8,8 @@ from numba import njit
 N_CELLS = 9
 N_ACTIONS = 9
 MAX_PLIES = 9
+# The first ply (0-based) whose move can end a game: the first player's third mark, the fifth move.
+FIRST_ENDING_PLY = 4
 FULL = 0x1FF
 # Three rows, three columns, two diagonals.
 LINES = np.array([0x7, 0x38, 0x1C0, 0x49, 0x92, 0x124, 0x111, 0x54], dtype=np.int64)
