@@ -66,6 +66,12 @@ def steps(root: Path) -> list[tuple[list[str], Path | None]]:
     for preset in ("tictactoe", "ttt-seed", "c4-seed"):
         out.append((["benchmarks/bench_threads.py", "--preset", preset, "--repeats", "40",
                      "--out", str(b / f"threads_{preset}.json")], None))
+    # One process's 2-thread rollouts can run slow for its whole life on a shared machine: the same benchmark in
+    # five more processes, and the c4-seed profile in nine more (the update's floor ratio moves the same way).
+    out.append((["scripts/threads_repeats.py", "--preset", "tictactoe", "--runs", "5", "--repeats", "40",
+                 "--out", str(b / "threads_tictactoe_repeats.json")], None))
+    out.append((["scripts/profile_repeats.py", "--runs", "9", "--out", str(b / "profile_c4-seed_repeats.json")],
+                None))
     out.append((["benchmarks/bench_update_scaling.py", "--preset", "c4-seed", "--repeats", "3", "--steps", "50",
                  "--out", str(b / "update_scaling_c4-seed.json")], None))
     out.append((["benchmarks/bench_update_scaling.py", "--preset", "ttt-seed", "--repeats", "5",
@@ -120,6 +126,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", required=True, help="Folder for this pass (created; steps overwrite their files).")
     ap.add_argument("--only", nargs="*", default=None, help="Run only the steps whose command contains one of these.")
+    ap.add_argument("--previous", default=None,
+                    help="An earlier pass folder to set beside this one on its page (default: results/).")
     ap.add_argument("--clean-cache", action="store_true",
                     help="Delete the package's Numba cache first (as `make clean-cache`), so that the first steps "
                          "compile from scratch.")
@@ -132,7 +140,8 @@ def main() -> int:
     (root / "bench").mkdir(parents=True, exist_ok=True)
     record_file = root / "pass.json"
     record = json.loads(record_file.read_text()) if args.only and record_file.exists() else {}
-    record.update({"command": "python scripts/speed_pass.py --root " + os.path.relpath(root, REPO),
+    record.update({"command": "python scripts/speed_pass.py --root " + os.path.relpath(root, REPO)
+                   + (f" --previous {args.previous}" if args.previous else ""),
                    "cpu": cpu_info(), "python": platform.python_version()})
     done = {s["command"]: s for s in record.get("steps", [])}
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
@@ -141,6 +150,10 @@ def main() -> int:
         record["commit"] = commit
         record["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         record["numba_cache_files_at_start"] = 0 if args.clean_cache else len(cache_files)
+        if args.previous:
+            if not (Path(args.previous) / "pass.json").exists():
+                sys.exit(f"--previous {args.previous}: no pass.json there")
+            record["previous"] = os.path.relpath(Path(args.previous).resolve(), REPO)
     todo = steps(Path(os.path.relpath(root, REPO)))  # paths as typed from the repository root, where steps run
     order = [shown(argv, stdout) for argv, stdout in todo]
     for i, ((argv, stdout), cmd) in enumerate(zip(todo, order), 1):
