@@ -106,7 +106,8 @@ def markdown(summary: dict) -> str:
                  f"{tr['mean'] / 1e3:.0f} ({tr['lo'] / 1e3:.0f} to {tr['hi'] / 1e3:.0f})" if tr else "-",
                  f"{up['mean'] / 1e3:.0f} ({up['lo'] / 1e3:.0f} to {up['hi'] / 1e3:.0f})" if up else "-")
         seeds = c["seeds"]
-        seed_text = f"{min(seeds)}-{max(seeds)}" if seeds == list(range(min(seeds), max(seeds) + 1)) else seeds
+        seed_text = (seeds[0] if len(seeds) == 1 else f"{min(seeds)}-{max(seeds)}"
+                     if seeds == list(range(min(seeds), max(seeds) + 1)) else seeds)
         lines.append(f"| `{json.dumps(c['config'])}` | {seed_text} | {c['reached']}/{c['runs']} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -62,3 +62,35 @@ def test_unknown_section_is_an_error():
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "speed_tables.py"), "no-such-section"],
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2 and "usage" in run.stderr
+
+
+def test_preset_changes_name_the_keys_that_differ(tmp_path):
+    """The page's "preset changed" clause: keys a run's config.json lacks count as their defaults."""
+    import json
+
+    speed_tables = _script("speed_tables")
+    for name, cfg in (("old", {"seed": 0, "epochs": 4, "lr": 0.002}), ("new", {"seed": 3, "epochs": 3, "lr": 0.002,
+                                                                              "update_shards": 2})):
+        (tmp_path / name / "seed0").mkdir(parents=True)
+        (tmp_path / name / "seed0" / "config.json").write_text(json.dumps(cfg))
+    assert speed_tables._preset_changes(tmp_path / "old", tmp_path / "new") == "`epochs` 4 -> 3"
+    assert speed_tables._preset_changes(tmp_path / "old", tmp_path / "old") == ""
+
+
+def test_preset_tuning_summary_counts_reached_runs_and_means():
+    tuning = _script("ttt_preset_tuning")
+    records = [{"config": {"epochs": 3}, "seed": s, "full": False, "first_optimal_iteration": it,
+                "transitions": 1000 * (s + 1), "update_rows": 3000 * (s + 1)}
+               for s, it in enumerate((100, 120, None))]
+    records.append({"config": {}, "seed": 0, "full": False, "first_optimal_iteration": 90, "transitions": 900,
+                    "update_rows": 3600})
+    summary = tuning.summarise(records)
+    assert [c["config"] for c in summary] == [{"epochs": 3}, {}]
+    first = summary[0]
+    assert (first["runs"], first["reached"], first["seeds"]) == (3, 2, [0, 1, 2])
+    assert first["first_optimal_iteration"]["mean"] == 110.0 and first["first_optimal_iteration"]["max"] == 120
+    assert first["update_rows"]["mean"] == 4500.0
+    assert "first_optimal_iteration" not in summary[1]  # one run: no interval
+    page = tuning.markdown({"full": False, "command": "c", "date": "d", "uptime_end": "u", "jobs": 2,
+                            "configs": summary, "runs": records})
+    assert '| `{"epochs": 3}` | 0-2 | 2/3 | 110.0 (' in page and '| `{}` | 0 | 1/1 | - | - | - |' in page
