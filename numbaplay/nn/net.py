@@ -525,8 +525,7 @@ def weight_grads_units(grad, part, spec, offs, x, n, hs, dys, dlogits, dvpre):
 
 
 @njit(cache=True, inline="always")
-def forward_piece(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush):
-    """Piece p of `forward_nets` (rows lo[p]..hi[p]-1 through `learner` or `pool[net[p]]`), on this thread."""
+def _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush):
     fp = flush_enter() if flush else np.int32(0)
     w = learner if net[p] < 0 else pool[net[p]]
     forward_at(w, spec, offs, x, lo[p], hi[p] - lo[p], hs, us, pre, xh, rs, logits, vpre)
@@ -547,7 +546,7 @@ def forward_nets(net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs,
     jobs = job_cuts(lo, hi, n_jobs)
     for j in prange(jobs.shape[0] - 1):
         for p in range(jobs[j], jobs[j + 1]):
-            forward_piece(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush)
+            _piece_forward(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, flush)
 
 
 @njit(cache=True)

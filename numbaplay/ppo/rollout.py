@@ -2,13 +2,12 @@
 
 At every step each unfinished game has one side to move. The games where the learner moves are
 gathered in game order into one batch; the games where an opponent moves are grouped by pool entry,
-one batch per entry. Every batch is cut into pieces of about 128 rows (`numbaplay.nn.rows.inference_cuts`,
-fixed by the batch size), and a step runs as one parallel region over its pieces (`play_step`): a piece
-writes its rows' observations and legal masks, runs its forward pass (one single-threaded GEMM per layer),
-then samples and plays its rows' moves, each row writing only its own game's slots. So the output is
-identical for any number of Numba threads. The pieces are shared out as one run of about equal rows per
-thread (`n_jobs`), which only decides who does what. The profiler runs the same work one phase at a time
-(`_gather`, `step_inference`, `move_rows`), for the same results.
+one batch per entry. Game logic (observations, masks, sampling, moves) runs in `prange` over rows, each
+row writing only its own game's slots. Every batch is cut into pieces of about 128 rows
+(`numbaplay.nn.rows.inference_cuts`, fixed by the batch size), and all pieces of a step, learner's and
+opponents' alike, run in one `prange` (`step_inference`), one single-threaded GEMM per piece and layer,
+so the output is identical for any number of Numba threads. The pieces and the moves are shared out as one
+job of about equal work per thread (`n_jobs`), which only decides who does what.
 
 Transitions are first written per game (slot arrays [G, T_max, ...]), then packed game-major, ply
 order, so that GAE never mixes games.
@@ -17,9 +16,9 @@ import numpy as np
 from numba import njit, prange
 
 from numbaplay.games.core import is_legal, legal_mask, may_end, observe, play
-from numbaplay.nn.net import forward_nets, forward_piece
+from numbaplay.nn.net import forward_nets
 from numbaplay.nn.policy import sample_action, sample_action_logp
-from numbaplay.nn.rows import copy_row, inference_cuts, inference_pieces, job_cuts
+from numbaplay.nn.rows import copy_row, inference_cuts, inference_pieces
 from numbaplay.omp import launch_threads
 from numbaplay.rng import (
     CURRICULUM,
@@ -46,6 +45,9 @@ def choose_opponents(out, n_pool, seed, iteration):
 # numpy error model, which made the moves' body 2.4x faster per row than the same loop outside `prange`.
 # A serial copy of each loop for small batches (below 64 rows, until 2a0b9fb) saved nothing and cost
 # about 2 s of cold compile. Each row writes only its own game's slots, so any split gives the same result.
+# One region a step instead of three (each piece writing its rows' observations, running its forward, then
+# playing its rows' moves) made rollouts 2-4% faster for tictactoe and 1% for c4-seed, but added 3 s to the
+# cold start of `train tictactoe` (results/bench/ab_play_step_*.json); not kept.
 
 
 @njit(cache=True, inline="always")
@@ -247,32 +249,6 @@ def step_rows(out, rows, n_learn, order, counts):
     return n_learn + n_opp
 
 
-@njit(cache=True, parallel=True)
-def play_step(n_learn, counts, learner, pool, spec, offs, actions, slot_obs, slot_mask, slot_action,
-              slot_logp, slot_value, slot_count, rows, x, mask, logits, vpre, hs, us, pre, xh, rs, states, moves,
-              active, gid, opp_temperature, seed, iteration, scratch, n_jobs):
-    """One step of the rollout in one parallel region: piece by piece (`step_pieces`), the rows'
-    observations and legal masks (`_gather`), the piece's forward pass (`forward_piece`), then its rows'
-    moves (`_move_one`), while the piece's rows are still in this core's cache. The pieces run as n_jobs
-    runs of about equal rows (`job_cuts`). Every row is a different game, so pieces never touch each
-    other's games; the profiler's `_gather`, `step_inference` and `move_rows` compute exactly the same,
-    one phase at a time. Those three as three parallel regions a step (the rollout until session 17) took
-    2-4% longer for tictactoe and 1% for c4-seed, paired in one process (`scripts/ab_inprocess.py`,
-    results/bench/ab_play_step_*.json)."""
-    net, lo, hi = step_pieces(n_learn, counts)
-    jobs = job_cuts(lo, hi, n_jobs)
-    for j in prange(jobs.shape[0] - 1):
-        for p in range(jobs[j], jobs[j + 1]):
-            for r in range(lo[p], hi[p]):
-                observe(gid, x[r], states[rows[r]])
-                legal_mask(gid, mask[r], states[rows[r]])
-            forward_piece(p, net, lo, hi, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, False)
-            for r in range(lo[p], hi[p]):
-                _move_one(r, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
-                          rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration,
-                          scratch)
-
-
 @njit(cache=True)
 def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, moves, status,
                    opponent, gid, spec, offs, learner, pool, seed, iteration, opp_temperature,
@@ -309,10 +285,12 @@ def rollout_kernel(slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot
         if not any_active:
             break
         # Workspace rows: the learner's batch (game order), then each pool entry's (game order within).
-        step_rows(all_rows, rows, n_learn, order, counts)
-        play_step(n_learn, counts, learner, pool, spec, offs, actions, slot_obs, slot_mask, slot_action,
-                  slot_logp, slot_value, slot_count, all_rows, x, mask, logits, vpre, hs, us, pre, xh, rs, states,
-                  moves, active, gid, opp_temperature, seed, iteration, scratch, n_jobs)
+        n_rows = step_rows(all_rows, rows, n_learn, order, counts)
+        _gather(x, mask, all_rows, n_rows, states, gid)
+        step_inference(n_learn, counts, learner, pool, spec, offs, x, hs, us, pre, xh, rs, logits, vpre, n_jobs)
+        move_rows(n_rows, n_learn, actions, slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count,
+                  all_rows, x, mask, logits, vpre, states, moves, active, gid, opp_temperature, seed, iteration,
+                  scratch, n_jobs)
     for g in range(n_games):
         status[g] = states[g, 3]
 

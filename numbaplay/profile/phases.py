@@ -2,8 +2,7 @@
 
 `rollout_kernel` and `ppo_epochs` (`ppo_epochs_mlp` for mlp) each run a whole phase in one compiled
 call, so nothing inside them can be timed. `rollout_profiled` and `update_profiled` are the same step
-loops written in Python around the same compiled pieces (`_gather`, `step_inference`, `move_rows`, which
-the rollout kernel runs fused, piece by piece, in one parallel region a step, `play_step`;
+loops written in Python around the same compiled pieces (`_gather`, `step_inference`, `move_rows`;
 `gather`, `forward_pieces`, `ppo_head_rows`, then for resmlp `backward_shards`,
 `combine_grad_norm`, `adam_step` and for mlp `unit_backward_shards`, `unit_grads_parts`,
 `unit_adam_parts`), called in the same order on the same rows, so they produce bit-identical results
