@@ -286,10 +286,13 @@ def goals_section() -> str:
         repeats = (f"; the same profile run {len(rep['runs'])} more times, one process after another "
                    f"(`{rep['command']}`): median {med:.2f}x, runs {rep['min_update_floor_ratio']:.2f}x to "
                    f"{rep['max_update_floor_ratio']:.2f}x")
+        above = sum(r["update_floor_ratio"] > 1.5 for r in rep["runs"])
         if met != "yes" and med <= 1.5:
-            above = sum(r["update_floor_ratio"] > 1.5 for r in rep["runs"])
             met = (f"at the median of the repeated runs; not in every run ({above} of {len(rep['runs'])} above 1.5x, "
                    "and the pass's run)")
+        elif met == "yes" and med > 1.5:
+            met = (f"in the pass's run; not at the median of the repeated runs ({above} of {len(rep['runs'])} "
+                   "above 1.5x)")
     rows.append(("`c4-seed` update within 1.5x of its FLOP floor",
                  f"fused update {ms(upd_s)} ms, floor {ms(floor)} ms at the measured "
                  f"{prof['machine']['gemm_gflops']['2']:.0f} GFLOP/s: {upd_s / floor:.2f}x; "
