@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from spread import spread
 
 UPDATE_PHASES = ("update/forward", "update/backward", "update/adam")
 
@@ -45,16 +45,15 @@ def main() -> int:
         runs.append(summary(report))
         print(f"run {i + 1}/{args.runs}: update {runs[-1]['update_s'] * 1e3:.1f} ms, "
               f"{runs[-1]['update_floor_ratio']:.2f}x its floor", file=sys.stderr)
-    ratios = np.array([r["update_floor_ratio"] for r in runs])
-    updates = np.array([r["update_s"] for r in runs])
+    ratio = spread(runs, "update_floor_ratio")
     out = {"command": "python scripts/profile_repeats.py " + " ".join(sys.argv[1:]),
            "profile_command": "numbaplay " + " ".join(cmd), "machine": report["machine"],
            "kernel_blas": report.get("kernel_blas"), "runs": runs,
-           "median_update_s": float(np.median(updates)), "median_update_floor_ratio": float(np.median(ratios)),
-           "min_update_floor_ratio": float(ratios.min()), "max_update_floor_ratio": float(ratios.max())}
+           "median_update_s": spread(runs, "update_s")["median_update_s"], **ratio}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"update {np.median(updates) * 1e3:.1f} ms median over {len(runs)} runs; "
-          f"{np.median(ratios):.2f}x its floor (runs {ratios.min():.2f}x to {ratios.max():.2f}x)", file=sys.stderr)
+    print(f"update {out['median_update_s'] * 1e3:.1f} ms median over {len(runs)} runs; "
+          f"{ratio['median_update_floor_ratio']:.2f}x its floor (runs {ratio['min_update_floor_ratio']:.2f}x to "
+          f"{ratio['max_update_floor_ratio']:.2f}x)", file=sys.stderr)
     return 0
 
 

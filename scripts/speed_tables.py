@@ -12,9 +12,11 @@ sets the figures of the pass under `results/` beside its own:
 """
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from numbaplay.cli.profile import PHASE_HEADER, phase_rows, read_records
+from numbaplay.config import TrainConfig
 from numbaplay.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -408,10 +410,6 @@ def previous_section() -> str:
 def _preset_changes(before: Path, after: Path) -> str:
     """The configuration keys (seed aside) whose values differ between two acceptance runs' first seeds, as
     'key a -> b'; empty when they trained the same configuration."""
-    from dataclasses import asdict
-
-    from numbaplay.config import TrainConfig
-
     def config(folder):  # a key that a run's config.json lacks (added later) had its default value
         first = sorted(folder.glob("seed*/config.json"))[0]
         return {k: v for k, v in {**asdict(TrainConfig()), **json.loads(first.read_text())}.items() if k != "seed"}

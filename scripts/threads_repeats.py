@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from spread import spread
 
 
 def main() -> int:
@@ -38,16 +38,13 @@ def main() -> int:
                      "identical_to_1_thread": two["identical_to_1_thread"], "uptime_start": result["uptime_start"],
                      "uptime_end": result["uptime_end"]})
         print(f"run {i + 1}/{args.runs}: speed-up {runs[-1]['speedup']:.2f}", file=sys.stderr)
-    speedups = np.array([r["speedup"] for r in runs])
     summary = {"command": "python scripts/threads_repeats.py " + " ".join(sys.argv[1:]),
                "bench_command": f"python benchmarks/bench_threads.py --preset {args.preset} --repeats {args.repeats} "
                                 "--max-threads 2", "preset": args.preset, "machine": result["machine"], "runs": runs,
-               "median_speedup": float(np.median(speedups)), "min_speedup": float(speedups.min()),
-               "max_speedup": float(speedups.max()),
-               "all_identical": all(r["identical_to_1_thread"] for r in runs)}
+               **spread(runs, "speedup"), "all_identical": all(r["identical_to_1_thread"] for r in runs)}
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"speed-up median {np.median(speedups):.2f} over {len(runs)} runs ({speedups.min():.2f} to "
-          f"{speedups.max():.2f})", file=sys.stderr)
+    print(f"speed-up median {summary['median_speedup']:.2f} over {len(runs)} runs ({summary['min_speedup']:.2f} to "
+          f"{summary['max_speedup']:.2f})", file=sys.stderr)
     return 0
 
 

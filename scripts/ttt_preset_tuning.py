@@ -24,6 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from seed_runs import new_study, train
+
 from numbaplay.presets import preset
 from numbaplay.profile.machine import uptime
 from numbaplay.report.stats import t_interval
@@ -37,15 +39,11 @@ def one_run(overrides: dict, seed: int, full: bool, scratch: Path) -> dict:
     try:
         cfg_file = work / "config.json"
         cfg_file.write_text(json.dumps(overrides))
-        cmd = [sys.executable, "-m", "numbaplay", "train", "tictactoe", "--config", str(cfg_file), "--seed",
-               str(seed), "--threads", "1", "--no-report", "--out", str(work / "run")]
-        if not full:
-            cmd.append("--until-optimal")
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t
-        if proc.returncode:
-            sys.exit(f"run {overrides} seed {seed} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        flags = ["--config", str(cfg_file), "--no-report"] + ([] if full else ["--until-optimal"])
+        try:
+            wall = train("tictactoe", work / "run", seed, 1, "tictactoe", flags)
+        except subprocess.CalledProcessError as exc:
+            sys.exit(f"run {overrides} seed {seed} failed: {exc.stderr.decode().strip().splitlines()[-1:]}")
         summary = json.loads((work / "run" / "summary.json").read_text())
         metrics = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
     finally:
@@ -128,16 +126,12 @@ def main() -> int:
     except (json.JSONDecodeError, TypeError, ValueError) as exc:
         sys.exit(f"--configs: {exc}")
     out = Path(args.out)
-    if out.exists():
-        sys.exit(f"{out} exists; move it away first (results are never overwritten)")
-    out.mkdir(parents=True)
+    # A new folder, and a warm JIT cache, so that no run compiles.
+    new_study(out, "tictactoe", 1, "tictactoe", ["--no-report"])
     scratch = Path(tempfile.mkdtemp())
     command = ("python scripts/ttt_preset_tuning.py" + (" --full" if args.full else "") + " --seeds "
                + " ".join(map(str, args.seeds)) + f" --jobs {args.jobs} --configs "
                + " ".join(f"'{json.dumps(c)}'" for c in configs) + f" --out {args.out}")
-    # A warm-up run fills the JIT cache, so that no timed process compiles.
-    subprocess.run([sys.executable, "-m", "numbaplay", "train", "tictactoe", "--iterations", "2", "--threads", "1",
-                    "--no-report", "--out", str(scratch / "warmup")], check=True, capture_output=True)
     jobs = [(c, s) for c in configs for s in args.seeds]
     records = []
     with ThreadPoolExecutor(args.jobs) as pool, open(out / "runs.jsonl", "w") as log:

@@ -12,6 +12,9 @@ MACHINE_PASSES = sorted(p.parent for p in (ROOT / "results" / "machines").glob("
 
 
 def _script(name: str):
+    """scripts/NAME.py as a module, with scripts/ importable as it is when the script runs (its siblings)."""
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
