@@ -111,8 +111,7 @@ def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations,
                           "batch_size)") from None
     prepare_out_dir(out)
     (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "preset": preset}, indent=2) + "\n")
-    background = trainer.compile_update_in_background(evaluation=True)
-    if background.needed and on_compile is not None:
+    if trainer.compile_update_in_background().needed and on_compile is not None:
         on_compile()
     n_iter = cfg.iterations if max_iterations is None else max_iterations
     start = time.perf_counter()
@@ -125,7 +124,6 @@ def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations,
             metrics = trainer.step()
             last = i == n_iter - 1
             if (cfg.eval_every and (i + 1) % cfg.eval_every == 0) or last:
-                background.wait()  # its evaluation kernels are in the cache (or it gave up)
                 t0 = time.perf_counter()
                 result = evaluate_agent(Agent(cfg.game, trainer.spec, trainer.params, trainer.iteration),
                                         quick=not last, seed=cfg.seed)
@@ -149,7 +147,6 @@ def _run_training(cfg, out, until_optimal, preset, on_iteration, max_iterations,
     state = trainer.state_dict()
     checkpoint.save(out / "checkpoints" / "latest.npz", **state)
     checkpoint.save(out / "checkpoints" / "final.npz", **state)
-    background.wait()
     if final_eval is None or metrics.get("time/eval_s") is None:
         final_eval = evaluate_agent(Agent(cfg.game, trainer.spec, trainer.params, trainer.iteration),
                                     seed=cfg.seed)

@@ -169,15 +169,13 @@ class Trainer:
                 self.bvpre, self.dlogits, self.dvpre, ws.hs, ws.us, ws.pre, ws.xh, ws.rs,
                 ws.dh, ws.dt, numba.get_num_threads())
 
-    def compile_update_in_background(self, evaluation: bool = False) -> BackgroundCompile:
+    def compile_update_in_background(self) -> BackgroundCompile:
         """On a cold cache, compile the update kernel in a second process while this one compiles the
-        rollout (`numbaplay.background_compile`); the first `update` waits for it. With `evaluation`, the
-        child goes on with this game's evaluation kernels: `wait()` on the returned job before evaluating.
-        The job tells whether anything needed compiling (`needed`) and whether a child took it (`started`)."""
+        rollout (`numbaplay.background_compile`); the first `update` waits for it. The returned job
+        tells whether the kernel needed compiling (`needed`) and whether a child took it (`started`)."""
         stats = np.zeros((1, len(STAT_NAMES)), np.float64)
-        self._update_compile = BackgroundCompile([(epochs_kernel(self.spec_arr, self.cfg.batch_size),
-                                                   self._update_args(0, stats))],
-                                                 evaluation=self.cfg.game if evaluation else None)
+        self._update_compile = BackgroundCompile(epochs_kernel(self.spec_arr, self.cfg.batch_size),
+                                                  self._update_args(0, stats))
         return self._update_compile
 
     def update(self, n: int) -> np.ndarray:
@@ -186,7 +184,7 @@ class Trainer:
         k = minibatch_bounds(n, c.batch_size).shape[0] - 1
         stats = np.zeros((c.epochs * k, len(STAT_NAMES)), np.float64)
         if self._update_compile is not None:
-            self._update_compile.wait_kernels()
+            self._update_compile.wait()
             self._update_compile = None
         self.t = epochs_kernel(self.spec_arr, c.batch_size)(*self._update_args(n, stats))
         return stats
