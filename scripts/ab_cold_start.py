@@ -1,4 +1,5 @@
-"""A/B of a training command's cold start: the package at a git revision against the working tree.
+"""A/B of a training command's cold start: the package at a git revision against the working tree (or another
+revision).
 
 A cold start (empty Numba cache) takes 25-35 s here and moves by a second or two from run to run with the
 machine, about what a compile-time change is worth, so the two versions run alternately, the order
@@ -8,6 +9,7 @@ compile is cold minus warm (as `scripts/measure_startup.py` defines it); the pai
 come with a 95% t interval.
 
     python scripts/ab_cold_start.py --old HEAD~1 --preset connect4 --rounds 4 --out results/bench/ab_X.json
+    python scripts/ab_cold_start.py --old 8b2d476 --new 47bdda0 --preset tictactoe --rounds 4 --out ...
 """
 import argparse
 import json
@@ -39,6 +41,11 @@ def timed_train(tree: Path, game: str, preset: str, cache: Path, out: Path) -> f
     return time.perf_counter() - t
 
 
+def short_rev(rev: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True,
+                          text=True).stdout.strip()
+
+
 def interval(diffs: list[float]) -> list[float] | None:
     if len(diffs) < 2:
         return None
@@ -50,6 +57,7 @@ def interval(diffs: list[float]) -> list[float] | None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", default="HEAD", help="Git revision of the old side (default HEAD).")
+    ap.add_argument("--new", default=None, help="Git revision of the new side (default: the working tree).")
     ap.add_argument("--preset", default="tictactoe")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--out", required=True)
@@ -60,7 +68,8 @@ def main() -> int:
     game = preset(args.preset).game
     os.environ.setdefault("NUMBAPLAY_C4_DATA", str(data_dir()))  # the copies do not sit beside shared/
     work = Path(tempfile.mkdtemp(prefix="ab-cold-"))
-    trees = {"old": tree_at(args.old, work / "old"), "new": ROOT}
+    trees = {"old": tree_at(args.old, work / "old"),
+             "new": ROOT if args.new is None else tree_at(args.new, work / "new")}
     runs = {"old": [], "new": []}
     load_start = uptime()
     for r in range(args.rounds):
@@ -71,13 +80,13 @@ def main() -> int:
             runs[side].append({"round": r, "cold_s": cold, "warm_s": warm, "compile_s": cold - warm})
             print(f"round {r} {side}: cold {cold:.1f} s, warm {warm:.2f} s", file=sys.stderr, flush=True)
     diffs = {k: [n[k] - o[k] for o, n in zip(runs["old"], runs["new"])] for k in ("cold_s", "compile_s")}
-    out = {"command": f"python scripts/ab_cold_start.py --old {args.old} --preset {args.preset} "
+    new_arg = "" if args.new is None else f" --new {args.new}"
+    out = {"command": f"python scripts/ab_cold_start.py --old {args.old}{new_arg} --preset {args.preset} "
                       f"--rounds {args.rounds} --out {args.out}",
            "train_command": f"numbaplay train {game} --preset {args.preset} --iterations 1 --eval-every 1 "
                             "--no-report --threads 2 --out DIR",
-           "old": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.old], capture_output=True,
-                                 text=True).stdout.strip(),
-           "new": git_state(ROOT, short=True), "runs": runs,
+           "old": short_rev(args.old),
+           "new": git_state(ROOT, short=True) if args.new is None else short_rev(args.new), "runs": runs,
            "median": {side: {k: float(np.median([x[k] for x in rs])) for k in ("cold_s", "warm_s", "compile_s")}
                       for side, rs in runs.items()},
            "new_minus_old": {k: {"mean_s": float(np.mean(d)), "ci95_s": interval(d), "paired": d}

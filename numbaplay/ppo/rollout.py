@@ -46,8 +46,9 @@ def choose_opponents(out, n_pool, seed, iteration):
 # A serial copy of each loop for small batches (below 64 rows, until 2a0b9fb) saved nothing and cost
 # about 2 s of cold compile. Each row writes only its own game's slots, so any split gives the same result.
 # One region a step instead of three (each piece writing its rows' observations, running its forward, then
-# playing its rows' moves) made rollouts 2-4% faster for tictactoe and 1% for c4-seed, but added 3 s to the
-# cold start of `train tictactoe` (results/bench/ab_play_step_*.json); not kept.
+# playing its rows' moves) made rollouts 2-4% faster for tictactoe and 1% for c4-seed, but added 2-3 s to
+# the cold start of `train tictactoe` (47bdda0 against 8b2d476: +2.0 s, 95% interval 0.0 to 4.1 s, over 4
+# alternating rounds of scripts/ab_cold_start.py; results/bench/ab_play_step_*.json); not kept.
 
 
 @njit(cache=True, inline="always")
