@@ -97,3 +97,15 @@ def test_preset_tuning_summary_counts_reached_runs_and_means():
     page = tuning.markdown({"full": False, "command": "c", "date": "d", "uptime_end": "u", "jobs": 2,
                             "configs": summary, "runs": records})
     assert '| `{"epochs": 3}` | 0-2 | 2/3 | 110.0 (' in page and '| `{}` | 0 | 1/1 | - | - | - |' in page
+
+
+def test_repeated_runs_verdict_names_what_held_where():
+    verdict = _script("speed_tables")._repeated_verdict
+    assert verdict("yes", True, True, 0, 5, "below 1.8x") == "yes"  # the pass and every repeat agree
+    assert verdict("no", False, False, 5, 5, "below 1.8x") == "no"
+    assert verdict("yes", True, True, 1, 5, "below 1.8x") == (
+        "yes at the median of the repeated runs (1 of 5 below 1.8x; the pass's run met it)")
+    assert verdict("no", True, False, 4, 5, "below 1.8x") == (
+        "no at the median of the repeated runs (4 of 5 below 1.8x; the pass's run met it)")
+    assert verdict("no", False, True, 4, 9, "above 1.5x") == (
+        "yes at the median of the repeated runs (4 of 9 above 1.5x; the pass's run did not)")
