@@ -37,7 +37,7 @@ from numbaplay.nn.adam import adam_coefs, adam_pieces, adam_step, combine_grad_n
 from numbaplay.nn.net import unit_pieces
 from numbaplay.nn.rows import UNIT_PARTS, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, new_sync, pair_role, sync_point
-from numbaplay.omp import threading_env, use_short_spin
+from numbaplay.omp import prange_only, threading_env, use_short_spin
 from numbaplay.ppo.trainer import Trainer
 from numbaplay.ppo.update import UNIT_STRIDE, gather, shard_steps, unit_gradient, unit_halves, unit_norm
 from numbaplay.presets import preset
@@ -45,7 +45,7 @@ from numbaplay.profile.machine import blas_limits, blas_threads_in_effect, uptim
 from numbaplay.runs import machine_info
 
 
-@njit
+@njit(parallel=prange_only())  # `shard_steps`'s loop over shards is a prange of its caller
 def _steps(reps, full, cuts, grads, sums, params, m, v, spec, offs, bx, bmask, baction, blogp, badv, bret,
            logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, clip_eps, vf_coef, ent_coef):
     k = cuts.shape[0] - 1

@@ -40,6 +40,21 @@ def launch_threads() -> None:
     numba.get_num_threads()  # starts the layer (numba.np.ufunc.parallel._launch_threads)
 
 
+def prange_only() -> dict:
+    """Numba's `parallel=` options for a kernel whose only parallel code is its `prange` loops: no array
+    expression, allocation or reduction becomes a parallel region of its own.
+
+    A `prange` inside the kernel that runs it, instead of inside a small parallel kernel it calls, saves a
+    compile: Numba links every callee's code into its caller and optimises and emits it again there, so
+    each kernel between the loop and the top level costs one more pass over everything below it. Without
+    the small parallel kernels the update called for its shards (`_shard_steps_par`, `_unit_pair`), the
+    update kernel compiled in 15.8 to 16.4 s alone in a process against 17.0 to 18.4 s (connect4 and
+    tictactoe presets, two alternating rounds each), and `train` started cold 1.2 s sooner (tictactoe: 95%
+    interval 0.1 to 2.4 s; connect4: 1.3 s, -0.4 to 3.0 s; results/bench/ab_update_prange_*.json)."""
+    return {"comprehension": False, "reduction": False, "inplace_binop": False, "setitem": False,
+            "numpy": False, "stencil": False, "fusion": False, "prange": True}
+
+
 # The environment that decides how the kernels' threads behave; benchmarks record it with their results.
 ENV_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")
 

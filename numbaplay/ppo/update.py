@@ -38,7 +38,7 @@ from numbaplay.nn.params import NetSpec, n_params
 from numbaplay.nn.policy import head_stats, ppo_head_rows
 from numbaplay.nn.rows import UNIT_PARTS, copy_row, even_cuts, shard_cuts
 from numbaplay.nn.sync import IDLE, SOLO, SYNC_SIZE, pair_role, sync_point
-from numbaplay.omp import launch_threads
+from numbaplay.omp import launch_threads, prange_only
 from numbaplay.rng import SHUFFLE, permutation, stream_key
 
 launch_threads()  # before any cached kernel loads (numbaplay/omp.py)
@@ -83,26 +83,21 @@ def _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, bl
     flush_exit(fp)
 
 
-@njit(cache=True, parallel=True)
-def _shard_steps_par(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
-                     dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef):
-    for s in prange(cuts.shape[0] - 1):
-        _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
-                    dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
-
-
 @njit(cache=True, inline="always")
 def shard_steps(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                 dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, clip_eps, vf_coef, ent_coef):
     """Forward, head gradients and backward of each shard [cuts[s], cuts[s+1]) of a minibatch of
-    n = cuts[-1] rows, shards in parallel: gradient into grads[s], loss sums into sums[s] (float64[5])."""
+    n = cuts[-1] rows, shards in parallel: gradient into grads[s], loss sums into sums[s] (float64[5]).
+    Its loop over shards is a `prange` of the kernel it is inlined into, which compiles it as a parallel
+    region when built with `parallel=prange_only()` (`ppo_epochs`), serially otherwise."""
     n = cuts[cuts.shape[0] - 1]
     if cuts.shape[0] == 2:  # one shard: no parallel region
         _shard_step(0, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                     dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
     else:
-        _shard_steps_par(cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits,
-                         vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
+        for s in prange(cuts.shape[0] - 1):
+            _shard_step(s, cuts, grads, sums, params, spec, offs, bx, bmask, baction, blogp, badv, bret, logits,
+                        vpre, dlogits, dvpre, hs, us, pre, xh, rs, dh, dt, n, clip_eps, vf_coef, ent_coef)
 
 
 @njit(cache=True, inline="always")
@@ -209,20 +204,6 @@ def unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, log
     return t
 
 
-@njit(cache=True, parallel=True)
-def _unit_pair(sync, t_out, params, m, v, t, grad, stats, obs, mask, action, logp, adv, ret, n, spec, offs,
-               seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx, bmask,
-               baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums, partial):
-    for _ in prange(2):
-        role = pair_role(sync)
-        t_end = unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, logp, adv, ret, n,
-                            spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
-                            max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
-                            hs, us, pre, xh, rs, sums, partial)
-        if role == 0 or role == SOLO:
-            t_out[0] = t_end
-
-
 # The mlp step's phases as separate parallel calls, for `numbaplay.profile.phases` to time apart; they
 # compute what `unit_epochs` computes, bit for bit.
 @njit(cache=True, parallel=True)
@@ -258,7 +239,7 @@ def unit_adam_parts(params, grad, m, v, spec, offs, t, lr, max_grad_norm, norm):
         adam_pieces(params, grad, m, v, unit_pieces(spec, offs, part), clip, scale, a, sc)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=prange_only())
 def ppo_epochs_mlp(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret, n,
                    spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                    max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
@@ -274,10 +255,15 @@ def ppo_epochs_mlp(params, m, v, t, grads, stats, obs, mask, action, logp, adv, 
                            ent_coef, max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre,
                            dlogits, dvpre, hs, us, pre, xh, rs, sums, partial)
     t_out = np.full(1, t, dtype=np.int64)
-    _unit_pair(sync, t_out, params, m, v, t, grads[0], stats, obs, mask, action, logp, adv, ret, n, spec,
-               offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef, max_grad_norm, bx,
-               bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre, hs, us, pre, xh, rs, sums,
-               partial)
+    grad = grads[0]
+    for _ in prange(2):
+        role = pair_role(sync)
+        t_end = unit_epochs(role, sync, params, m, v, t, grad, stats, obs, mask, action, logp, adv, ret, n,
+                            spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
+                            max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
+                            hs, us, pre, xh, rs, sums, partial)
+        if role == 0 or role == SOLO:
+            t_out[0] = t_end
     return t_out[0]
 
 
@@ -311,7 +297,7 @@ def epochs_kernel(spec, batch_size):
     return ppo_epochs_mlp if unit_halves(spec, batch_size) else ppo_epochs
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=prange_only())
 def ppo_epochs(params, m, v, t, grads, stats, obs, mask, action, logp, adv, ret, n,
                spec, offs, seed, iteration, epochs, batch_size, lr, clip_eps, vf_coef, ent_coef,
                max_grad_norm, bx, bmask, baction, blogp, badv, bret, logits, vpre, dlogits, dvpre,
