@@ -19,7 +19,7 @@ from numbaplay.games.core import is_legal, legal_mask, may_end, observe, play
 from numbaplay.nn.net import forward_nets
 from numbaplay.nn.policy import sample_action, sample_action_logp
 from numbaplay.nn.rows import copy_row, inference_cuts, inference_pieces
-from numbaplay.omp import launch_threads
+from numbaplay.omp import launch_threads, prange_only
 from numbaplay.rng import (
     CURRICULUM,
     LEARNER_ACTION,
@@ -48,7 +48,11 @@ def choose_opponents(out, n_pool, seed, iteration):
 # One region a step instead of three (each piece writing its rows' observations, running its forward, then
 # playing its rows' moves) made rollouts 2-4% faster for tictactoe and 1% for c4-seed, but added 2-3 s to
 # the cold start of `train tictactoe` (47bdda0 against 8b2d476: +2.0 s, 95% interval 0.0 to 4.1 s, over 4
-# alternating rounds of scripts/ab_cold_start.py; results/bench/ab_play_step_*.json); not kept.
+# alternating rounds of scripts/ab_cold_start.py; results/bench/ab_play_step_*.json); not kept. The moves,
+# gathers and openings as `prange` loops inlined into `rollout_kernel` (parallel=prange_only(), as the update
+# kernels hold theirs) instead of parallel kernels of their own: the rollout and packing compiled 0.6 and
+# 0.2 s faster in two alternating rounds, about what `pack_transitions` alone saves by holding its loop, and
+# the profiler would need a second copy of each loop to time apart; not kept.
 
 
 @njit(cache=True, inline="always")
@@ -329,15 +333,7 @@ def _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
             reward[last] = np.float32(draw_reward)
 
 
-@njit(cache=True, parallel=True)
-def _pack_par(start, obs, mask, action, logp, value, reward, done, result,
-              slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward):
-    for g in prange(slot_count.shape[0]):
-        _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
-                  slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
-
-
-@njit(cache=True)
+@njit(cache=True, parallel=prange_only())
 def pack_transitions(obs, mask, action, logp, value, reward, done, result,
                      slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status,
                      draw_reward):
@@ -353,6 +349,7 @@ def pack_transitions(obs, mask, action, logp, value, reward, done, result,
     for g in range(n_games):
         start[g] = pos
         pos += slot_count[g]
-    _pack_par(start, obs, mask, action, logp, value, reward, done, result,
-              slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
+    for g in prange(n_games):
+        _pack_one(g, start, obs, mask, action, logp, value, reward, done, result,
+                  slot_obs, slot_mask, slot_action, slot_logp, slot_value, slot_count, status, draw_reward)
     return pos
