@@ -68,8 +68,10 @@ def steps(root: Path) -> list[tuple[list[str], Path | None]]:
                      "--out", str(b / f"threads_{preset}.json")], None))
     # One process's 2-thread rollouts can run slow for its whole life on a shared machine: the same benchmark in
     # five more processes, and the c4-seed profile in nine more (the update's floor ratio moves the same way).
-    out.append((["scripts/threads_repeats.py", "--preset", "tictactoe", "--runs", "5", "--repeats", "40",
-                 "--out", str(b / "threads_tictactoe_repeats.json")], None))
+    # ttt-seed's 512-game rollout is as short and moves as much (1.30x in session 18's pass, 1.74x right after).
+    for preset in ("tictactoe", "ttt-seed"):
+        out.append((["scripts/threads_repeats.py", "--preset", preset, "--runs", "5", "--repeats", "40",
+                     "--out", str(b / f"threads_{preset}_repeats.json")], None))
     out.append((["scripts/profile_repeats.py", "--runs", "9", "--out", str(b / "profile_c4-seed_repeats.json")],
                 None))
     out.append((["benchmarks/bench_update_scaling.py", "--preset", "c4-seed", "--repeats", "3", "--steps", "50",
