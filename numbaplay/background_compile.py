@@ -16,7 +16,9 @@ Measured and not kept (e9d41b2): the child going on, after the update, with the 
 of compile for Connect Four, on one core after both cores' compiles otherwise). The parent then waits for
 them instead of compiling them, and the cold start of `train connect4` moved by +0.4 s (95% interval
 -0.8 to +1.7 s over 4 alternating rounds), of `train tictactoe` by +0.4 s (-2.3 to +3.0 s)
-(results/bench/ab_eval_compile_in_child_*.json, scripts/ab_cold_start.py).
+(results/bench/ab_eval_compile_in_child_*.json, scripts/ab_cold_start.py). Tried again after the update
+kernel's compile got shorter (32caeee), so that the child finishes before this process's rollout: connect4
++0.7 s (95% interval -4.0 to +5.4 s, 4 rounds; ..._connect4_again.json).
 """
 from __future__ import annotations
 
