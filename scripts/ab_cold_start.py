@@ -14,6 +14,7 @@ come with a 95% t interval.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,12 +22,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab_inprocess import ROOT, tree_at  # noqa: E402
 
 from numbaplay.profile.machine import uptime  # noqa: E402
+from numbaplay.report.stats import t_interval  # noqa: E402
 from numbaplay.sysinfo import git_state  # noqa: E402
 
 
@@ -47,11 +48,11 @@ def short_rev(rev: str) -> str:
 
 
 def interval(diffs: list[float]) -> list[float] | None:
+    """[lo, hi] of the mean paired difference's 95% t interval; None below two rounds."""
     if len(diffs) < 2:
         return None
-    d = np.asarray(diffs)
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    return [float(d.mean() - half), float(d.mean() + half)]
+    ci = t_interval(diffs)
+    return [ci.lo, ci.hi]
 
 
 def main() -> int:
@@ -67,18 +68,22 @@ def main() -> int:
 
     game = preset(args.preset).game
     os.environ.setdefault("NUMBAPLAY_C4_DATA", str(data_dir()))  # the copies do not sit beside shared/
-    work = Path(tempfile.mkdtemp(prefix="ab-cold-"))
-    trees = {"old": tree_at(args.old, work / "old"),
-             "new": ROOT if args.new is None else tree_at(args.new, work / "new")}
+    work = Path(tempfile.mkdtemp(prefix="ab-cold-"))  # the trees, Numba caches (~50 MB a run) and run folders
     runs = {"old": [], "new": []}
     load_start = uptime()
-    for r in range(args.rounds):
-        for side in (("old", "new") if r % 2 == 0 else ("new", "old")):
-            cache = work / f"cache-{side}-{r}"
-            cold = timed_train(trees[side], game, args.preset, cache, work / f"run-{side}-{r}-cold")
-            warm = timed_train(trees[side], game, args.preset, cache, work / f"run-{side}-{r}-warm")
-            runs[side].append({"round": r, "cold_s": cold, "warm_s": warm, "compile_s": cold - warm})
-            print(f"round {r} {side}: cold {cold:.1f} s, warm {warm:.2f} s", file=sys.stderr, flush=True)
+    try:
+        trees = {"old": tree_at(args.old, work / "old"),
+                 "new": ROOT if args.new is None else tree_at(args.new, work / "new")}
+        for r in range(args.rounds):
+            for side in (("old", "new") if r % 2 == 0 else ("new", "old")):
+                scratch = work / f"{side}-{r}"
+                cold = timed_train(trees[side], game, args.preset, scratch / "cache", scratch / "cold")
+                warm = timed_train(trees[side], game, args.preset, scratch / "cache", scratch / "warm")
+                shutil.rmtree(scratch)
+                runs[side].append({"round": r, "cold_s": cold, "warm_s": warm, "compile_s": cold - warm})
+                print(f"round {r} {side}: cold {cold:.1f} s, warm {warm:.2f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     diffs = {k: [n[k] - o[k] for o, n in zip(runs["old"], runs["new"])] for k in ("cold_s", "compile_s")}
     new_arg = "" if args.new is None else f" --new {args.new}"
     out = {"command": f"python scripts/ab_cold_start.py --old {args.old}{new_arg} --preset {args.preset} "
